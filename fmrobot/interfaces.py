@@ -1,0 +1,123 @@
+"""The plug points of the stack, as structural Protocols.
+
+A component satisfies an interface by having the methods; it does not inherit from
+anything. `fmrobot.testing` checks conformance with real calls, not just signatures.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel
+
+from fmrobot.types import (
+    Action,
+    EpisodeSpec,
+    Observation,
+    PlanDecision,
+    PlanningContext,
+    Plan,
+    SafetyVerdict,
+    SceneDescription,
+    SkillCall,
+    SkillSpec,
+    SkillStatus,
+    StepFeedback,
+)
+
+
+@runtime_checkable
+class Perceptor(Protocol):
+    """Turns an observation into a typed scene."""
+
+    #: True when `perceive` reads camera frames; the runner renders only then.
+    needs_images: bool
+
+    def perceive(self, obs: Observation, queries: Sequence[str]) -> SceneDescription: ...
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """Turns an instruction and a scene into a plan of skill calls, or asks for help."""
+
+    def plan(self, instruction: str, scene: SceneDescription, context: PlanningContext) -> PlanDecision: ...
+
+    def replan(
+        self,
+        previous: PlanDecision,
+        feedback: StepFeedback,
+        scene: SceneDescription,
+        context: PlanningContext,
+    ) -> PlanDecision: ...
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Executes one skill call, closed loop on the observation."""
+
+    #: The skills this policy can execute; planners see these.
+    skills: Sequence[SkillSpec]
+
+    def reset(self, call: SkillCall, scene: SceneDescription, obs: Observation) -> None: ...
+
+    def act(self, obs: Observation) -> Action: ...
+
+    def status(self, obs: Observation) -> SkillStatus: ...
+
+    def failure_reason(self) -> str: ...
+
+
+@runtime_checkable
+class SafetyShield(Protocol):
+    """Stands between planner and execution: rejects or repairs a plan, with reasons."""
+
+    def check(self, plan: Plan, scene: SceneDescription) -> SafetyVerdict: ...
+
+
+class Message(BaseModel):
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """What planners need from any language-model backend."""
+
+    def score(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        """Log-likelihood of each continuation after the prompt."""
+        ...
+
+    def generate(self, messages: Sequence[Message], schema: type[BaseModel] | None = None) -> str: ...
+
+
+@runtime_checkable
+class Environment(Protocol):
+    """The typed face of a simulated (or real) world, as the runner drives it.
+
+    Simulators implement it; `fmrobot` never imports one. The runner receives the
+    environment that the config built.
+    """
+
+    def reset_episode(self, seed: int, record_video: bool = False) -> tuple[EpisodeSpec, Observation]:
+        """Start the episode of `seed`; the same seed always gives the same episode."""
+        ...
+
+    def observe(self, images: bool = False) -> Observation: ...
+
+    def apply(self, action: Action) -> Observation: ...
+
+    def settle(self, max_seconds: float = 1.0) -> Observation:
+        """Let the world come to rest, robot holding still, before it is judged."""
+        ...
+
+    def evaluate(self) -> dict[str, bool]:
+        """Named success predicates of the current task; always holds "success"."""
+        ...
+
+    #: Frames per second of recorded video, in simulated time.
+    video_fps: float
+
+    def video_frames(self) -> list[np.ndarray]: ...
+
+    def close(self) -> None: ...
