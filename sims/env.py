@@ -1,0 +1,267 @@
+"""The tabletop environment: a gymnasium env and the typed face the fmrobot runner drives.
+
+Both faces share one world and one control step: an absolute end-effector target is
+turned into joint targets by inverse kinematics and held for `physics_hz / control_hz`
+physics steps. Images are rendered only when asked for (`observe(images=True)`,
+`obs_mode="rgbd"`, or video recording), because rendering costs far more than physics.
+"""
+
+from __future__ import annotations
+
+import math
+from importlib.metadata import entry_points
+from typing import Any, Literal, Mapping
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fmrobot.types import TOP_DOWN, Action, EpisodeSpec, Observation
+from sims.cameras import Camera, CameraConfig
+from sims.robots import Robot, RobotConfig, robot_class, robot_config
+from sims.tasks.base import Goal, Task
+from sims.world import TABLE_TOP_Z, Renderer, World, quiet_stdout
+
+
+class EnvConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    physics_hz: int = Field(default=240, ge=60, le=2000)
+    control_hz: int = Field(default=20, ge=1, le=240)
+    solver_iterations: int = Field(default=50, ge=1, le=500)
+    renderer: Renderer = "auto"
+    cameras: tuple[CameraConfig, ...] = (CameraConfig(),)
+    video_camera: CameraConfig = CameraConfig(
+        name="video", eye=(1.25, 0.55, 1.35), target=(0.45, 0.0, 0.7), width=320, height=240, fov_deg=45.0
+    )
+    video_every: int = Field(default=2, ge=1)  # control steps per video frame
+    obs_mode: Literal["state", "rgbd"] = "state"
+    settle_seconds: float = Field(default=0.25, ge=0.0)
+
+    @model_validator(mode="after")
+    def _check(self) -> "EnvConfig":
+        if self.physics_hz % self.control_hz:
+            raise ValueError(f"physics_hz ({self.physics_hz}) must be a multiple of control_hz ({self.control_hz})")
+        names = [c.name for c in self.cameras]
+        if len(set(names)) != len(names):
+            raise ValueError(f"camera names must be unique, got {names}")
+        if not self.cameras:
+            raise ValueError("at least one camera is needed")
+        return self
+
+
+MAX_JOINT_SPEED = 20.0  # rad/s; bounds the gymnasium observation space
+
+
+def load_task(name: str) -> type[Task]:
+    """A task class by its registered name (entry-point group fmrobot.tasks)."""
+    found = {ep.name: ep for ep in entry_points(group="fmrobot.tasks")}
+    if name not in found:
+        raise ValueError(f"unknown task {name!r}; tasks: {', '.join(sorted(found)) or 'none installed'}")
+    return found[name].load()
+
+
+class TabletopEnv(gym.Env):
+    """A robot arm at a table with a task's objects.
+
+    Gymnasium face: `reset(seed=)` / `step(array)` with a dict observation of robot state
+    (plus the first camera's RGB-D with `obs_mode="rgbd"`), sparse reward 1 on success.
+    Typed face (fmrobot's `Environment`): `reset_episode`, `observe`, `apply`, `evaluate`.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    Config = EnvConfig
+
+    def __init__(
+        self,
+        config: EnvConfig | Mapping[str, Any] | None = None,
+        *,
+        task: Task | str = "pick_place",
+        robot: RobotConfig | Mapping[str, Any] | None = None,
+        render_mode: str | None = None,
+    ):
+        self.config = cfg = config if isinstance(config, EnvConfig) else EnvConfig.model_validate(dict(config or {}))
+        self.task: Task = load_task(task)() if isinstance(task, str) else task
+        self.robot_config = robot_config(robot)
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
+        self.render_mode = render_mode
+        self.world = World(cfg.physics_hz, cfg.solver_iterations, cfg.renderer)
+        self.robot: Robot = robot_class(self.robot_config.name)(self.world.client, self.robot_config)
+        self.cameras = [Camera(c) for c in cfg.cameras]
+        self.video_camera = Camera(cfg.video_camera)
+        self.substeps = cfg.physics_hz // cfg.control_hz
+        self.video_fps = cfg.control_hz / cfg.video_every
+        self.metadata = {**self.metadata, "render_fps": self.video_fps}
+        self.max_steps = self.task.config.max_steps
+        self._spec = self.task.spec()
+        self._goal: Goal | None = None
+        self._episode: EpisodeSpec | None = None
+        self._steps = 0
+        self._recording = False
+        self._frames: list[np.ndarray] = []
+        self.observation_space = self._make_observation_space()
+        lo = np.array([-1.5, -1.5, 0.0, -1, -1, -1, -1, 0], dtype=np.float32)
+        hi = np.array([1.5, 1.5, 2.0, 1, 1, 1, 1, 1], dtype=np.float32)
+        self.action_space = spaces.Box(lo, hi, dtype=np.float32)
+
+    # ------------------------------------------------------------------ typed face
+
+    def reset_episode(self, seed: int, record_video: bool = False) -> tuple[EpisodeSpec, Observation]:
+        rng = np.random.default_rng(seed)
+        self.world.reset()
+        self.robot.load()
+        self.world.robot_body_id = self.robot.body_id
+        instruction, self._goal = self.task.setup(self.world, rng)
+        self.world.step(int(self.config.settle_seconds * self.config.physics_hz))
+        self._steps = 0
+        self._episode = EpisodeSpec(
+            task=self._spec, seed=seed, instruction=instruction, oracle_plan=self.task.oracle_plan(self._goal)
+        )
+        self._recording = record_video
+        self._frames = []
+        if record_video:
+            self._frames.append(self.render_video_frame())
+        return self._episode, self.observe()
+
+    @property
+    def episode(self) -> EpisodeSpec:
+        if self._episode is None:
+            raise RuntimeError("no episode yet: call reset_episode(seed) or reset(seed=...) first")
+        return self._episode
+
+    def observe(self, images: bool = False) -> Observation:
+        frames = ()
+        labels: dict[int, str] = {}
+        if images:
+            flag = self.world.render_flag
+            with quiet_stdout():  # the EGL plugin reports its GL vendor on a fresh scene
+                frames = tuple(camera.render(self.world.client, flag) for camera in self.cameras)
+            labels = self.world.segmentation_labels()
+        return Observation(
+            step=self._steps,
+            time=self._steps / self.config.control_hz,
+            dt=1.0 / self.config.control_hz,
+            robot=self.robot.state(),
+            frames=frames,
+            segmentation_labels=labels,
+        )
+
+    def apply(self, action: Action) -> Observation:
+        self._control(action.ee_position, action.ee_orientation, action.gripper)
+        return self.observe()
+
+    def settle(self, max_seconds: float = 1.0) -> Observation:
+        """Hold the robot still until every object has come to rest (or time runs out).
+
+        Success predicates judge a scene at rest; scoring while a dropped block still
+        rocks would depend on the exact frame the last skill ended.
+        """
+        for _ in range(int(max_seconds * self.config.control_hz)):
+            if self.world.all_at_rest():
+                break
+            self.world.step(self.substeps)
+        return self.observe()
+
+    def evaluate(self) -> dict[str, bool]:
+        if self._goal is None:
+            raise RuntimeError("no episode yet: call reset_episode(seed) first")
+        return self.task.predicates(self.world, self._goal)
+
+    def video_frames(self) -> list[np.ndarray]:
+        return list(self._frames)
+
+    def render_video_frame(self) -> np.ndarray:
+        with quiet_stdout():
+            return self.video_camera.render_rgb(self.world.client, self.world.render_flag)
+
+    def _control(self, position, orientation, closure: float) -> None:
+        self.robot.command(position, orientation, closure)
+        self.world.step(self.substeps)
+        self._steps += 1
+        if self._recording and self._steps % self.config.video_every == 0:
+            self._frames.append(self.render_video_frame())
+
+    # ------------------------------------------------------------------ gymnasium face
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        episode_seed = seed if seed is not None else int(self.np_random.integers(2**31 - 1))
+        episode, _ = self.reset_episode(episode_seed)
+        return self._gym_observation(), {"instruction": episode.instruction, "seed": episode_seed}
+
+    def step(self, action):
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        if a.shape != (8,):
+            raise ValueError(f"an action has 8 entries (x, y, z, qx, qy, qz, qw, gripper), got shape {a.shape}")
+        norm = math.sqrt(a[3] * a[3] + a[4] * a[4] + a[5] * a[5] + a[6] * a[6])
+        # Same reading of the array as Action.from_array, without building the value object.
+        orientation = (a[3] / norm, a[4] / norm, a[5] / norm, a[6] / norm) if norm > 1e-6 else TOP_DOWN
+        self._control((a[0], a[1], a[2]), orientation, min(max(a[7], 0.0), 1.0))
+        predicates = self.evaluate()
+        terminated = predicates["success"]
+        truncated = self._steps >= self.max_steps
+        info = {"predicates": predicates}
+        return self._gym_observation(), float(terminated), terminated, truncated, info
+
+    def render(self):
+        if self.render_mode == "rgb_array":
+            return self.render_video_frame()
+        return None
+
+    def close(self) -> None:
+        self.world.close()
+
+    def _make_observation_space(self) -> spaces.Dict:
+        n = len(self.robot.home_joints)
+        fields: dict[str, spaces.Space] = {
+            "joint_positions": spaces.Box(-2 * np.pi, 2 * np.pi, (n,), np.float32),
+            "joint_velocities": spaces.Box(-MAX_JOINT_SPEED, MAX_JOINT_SPEED, (n,), np.float32),
+            "ee_position": spaces.Box(-3.0, 3.0, (3,), np.float32),
+            "ee_orientation": spaces.Box(-1.0, 1.0, (4,), np.float32),
+            "gripper_width": spaces.Box(0.0, 1.0, (1,), np.float32),
+        }
+        if self.config.obs_mode == "rgbd":
+            cam = self.config.cameras[0]
+            fields["rgb"] = spaces.Box(0, 255, (cam.height, cam.width, 3), np.uint8)
+            fields["depth"] = spaces.Box(0.0, cam.far, (cam.height, cam.width), np.float32)
+        return spaces.Dict(fields)
+
+    def _gym_observation(self) -> dict[str, np.ndarray]:
+        q, dq, position, orientation, width = self.robot.raw_state()
+        obs = {
+            "joint_positions": np.array(q, dtype=np.float32),
+            "joint_velocities": np.array(dq, dtype=np.float32).clip(-MAX_JOINT_SPEED, MAX_JOINT_SPEED),
+            "ee_position": np.array(position, dtype=np.float32).clip(-3.0, 3.0),
+            "ee_orientation": np.array(orientation, dtype=np.float32).clip(-1.0, 1.0),
+            "gripper_width": np.array([width], dtype=np.float32).clip(0.0, 1.0),
+        }
+        if self.config.obs_mode == "rgbd":
+            with quiet_stdout():
+                frame = self.cameras[0].render(self.world.client, self.world.render_flag, segmentation=False)
+            obs["rgb"] = np.array(frame.rgb)
+            obs["depth"] = np.clip(np.array(frame.depth), 0.0, self.config.cameras[0].far)
+        return obs
+
+
+def gymnasium_id(task_name: str) -> str:
+    return "fmrobot/" + "".join(part.capitalize() for part in task_name.split("_")) + "-v0"
+
+
+def register_gymnasium_envs() -> list[str]:
+    """Register one gymnasium id per installed task (`fmrobot/PickPlace-v0`, ...).
+
+    Called explicitly, never on import: `sims.env.register_gymnasium_envs()` then
+    `gymnasium.make("fmrobot/PickPlace-v0")`.
+    """
+    ids = []
+    for ep in entry_points(group="fmrobot.tasks"):
+        env_id = gymnasium_id(ep.name)
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point="sims.env:TabletopEnv", kwargs={"task": ep.name})
+        ids.append(env_id)
+    return sorted(ids)
+
+
+__all__ = ["EnvConfig", "TabletopEnv", "TABLE_TOP_Z", "load_task", "register_gymnasium_envs", "gymnasium_id"]

@@ -1,0 +1,84 @@
+"""The parts every task has, kept explicit: setup, predicates, oracle plan."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar, Generic, Sequence, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from fmrobot.types import Plan, TaskSpec
+from sims.world import World
+
+
+class TaskConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Where objects may be placed: x (away from the robot) and y ranges on the table.
+    workspace_x: tuple[float, float] = (0.35, 0.68)
+    workspace_y: tuple[float, float] = (-0.26, 0.26)
+    max_steps: int = Field(default=800, gt=0)  # control steps before the episode is cut
+
+
+class Goal(BaseModel):
+    """What one episode asks for; each task defines its own fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+GoalT = TypeVar("GoalT", bound=Goal)
+
+
+class Task(ABC, Generic[GoalT]):
+    name: ClassVar[str]
+    Config: ClassVar[type[TaskConfig]] = TaskConfig
+
+    def __init__(self, config: TaskConfig | None = None):
+        self.config = config or self.Config()
+
+    @abstractmethod
+    def spec(self) -> TaskSpec:
+        """Skills, instruction templates and vocabulary; the same for every episode."""
+
+    @abstractmethod
+    def setup(self, world: World, rng: np.random.Generator) -> tuple[str, GoalT]:
+        """Populate the world for one episode; return its instruction and goal."""
+
+    @abstractmethod
+    def predicates(self, world: World, goal: GoalT) -> dict[str, bool]:
+        """Named success predicates; the dict always holds "success"."""
+
+    @abstractmethod
+    def oracle_plan(self, goal: GoalT) -> Plan:
+        """A plan that solves the episode, written with the skills a planner would use."""
+
+
+def sample_placements(
+    rng: np.random.Generator,
+    radii: Sequence[float],
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    gap: float = 0.02,
+    tries: int = 2000,
+) -> list[tuple[float, float]]:
+    """Non-overlapping positions for discs of the given radii, largest first."""
+    for r in radii:
+        if 2 * r > min(x_range[1] - x_range[0], y_range[1] - y_range[0]):
+            raise ValueError(f"could not place an object of radius {r} in x={x_range}, y={y_range}: it is too big")
+    order = sorted(range(len(radii)), key=lambda i: -radii[i])
+    placed: dict[int, tuple[float, float]] = {}
+    for i in order:
+        r = radii[i]
+        for _ in range(tries):
+            x = float(rng.uniform(x_range[0] + r, x_range[1] - r))
+            y = float(rng.uniform(y_range[0] + r, y_range[1] - r))
+            if all(np.hypot(x - px, y - py) >= r + radii[j] + gap for j, (px, py) in placed.items()):
+                placed[i] = (x, y)
+                break
+        else:
+            raise ValueError(
+                f"could not place {len(radii)} objects without overlap in x={x_range}, y={y_range}; "
+                "use fewer or smaller objects or a larger workspace"
+            )
+    return [placed[i] for i in range(len(radii))]

@@ -1,0 +1,213 @@
+"""A PyBullet world: one physics client, its renderer, and the labelled bodies in it.
+
+The world knows nothing about tasks or the autonomy stack. Tasks populate it through
+`add_block` / `add_bowl`; the environment steps it and renders its cameras.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import math
+import os
+from dataclasses import dataclass
+from typing import Iterator, Literal
+
+import numpy as np
+import pybullet as pb
+import pybullet_data
+
+from sims import objects
+
+log = logging.getLogger(__name__)
+
+TABLE_TOP_Z = 0.625  # height of pybullet_data's table/table.urdf top surface
+TABLE_CENTER = (0.5, 0.0, 0.0)
+TABLE_HALF_EXTENTS = (0.75, 0.5)
+
+Renderer = Literal["auto", "egl", "tiny"]
+
+
+@contextlib.contextmanager
+def quiet_stdout(stream: int = 1) -> Iterator[None]:
+    """Silence C-level prints on a file descriptor (the EGL plugin reports GL vendor
+    strings on stdout), which Python-level redirection cannot catch."""
+    try:
+        saved = os.dup(stream)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), stream)
+        yield
+    finally:
+        os.dup2(saved, stream)
+        os.close(saved)
+
+
+@dataclass
+class Body:
+    """A labelled object in the world."""
+
+    body_id: int
+    label: str
+    kind: str  # "block" | "bowl" | ...
+    color: str
+    size: float  # block edge or bowl outer diameter, metres
+    height: float
+
+
+# Two physics clients with the EGL plugin in one process crash PyBullet (a segfault once
+# they render different image sizes), so one world at a time owns it; others in the same
+# process render with the tiny renderer. Worker processes each get their own.
+_egl_owner: "World | None" = None
+
+
+class World:
+    """One PyBullet physics client in DIRECT mode.
+
+    The renderer is chosen once, at connection: the EGL plugin must be loaded before any
+    body exists, and it survives `resetSimulation`.
+    """
+
+    def __init__(self, physics_hz: int = 240, solver_iterations: int = 50, renderer: Renderer = "auto"):
+        global _egl_owner
+        self.physics_hz = physics_hz
+        self.solver_iterations = solver_iterations
+        if renderer == "egl" and _egl_owner is not None:
+            raise RuntimeError(
+                "renderer='egl' was asked for, but another world in this process already renders with EGL "
+                "(PyBullet crashes with two); close it first or use renderer='auto' or 'tiny'"
+            )
+        self.client = pb.connect(pb.DIRECT)
+        self._egl_plugin: int | None = None
+        self.renderer_name = "tiny"
+        if renderer == "egl" or (renderer == "auto" and _egl_owner is None):
+            self._egl_plugin = self._load_egl()
+            if self._egl_plugin is None and renderer == "egl":
+                self.close()
+                raise RuntimeError("renderer='egl' was asked for but the EGL renderer plugin did not load")
+            if self._egl_plugin is not None:
+                self.renderer_name = "egl"
+                _egl_owner = self
+        self.bodies: dict[str, Body] = {}
+        self.table_id = -1
+        self.robot_body_id = -1
+
+    def _load_egl(self) -> int | None:
+        spec = importlib.util.find_spec("eglRenderer")
+        if spec is None or spec.origin is None:
+            return None
+        with quiet_stdout(1), quiet_stdout(2):
+            plugin = pb.loadPlugin(spec.origin, "_eglRendererPlugin", physicsClientId=self.client)
+        if plugin < 0:
+            log.warning("the EGL renderer plugin did not load; rendering with the (slower) tiny renderer")
+            return None
+        return plugin
+
+    @property
+    def render_flag(self) -> int:
+        return pb.ER_BULLET_HARDWARE_OPENGL if self.renderer_name == "egl" else pb.ER_TINY_RENDERER
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def reset(self) -> None:
+        """Empty the world and load the table; deterministic for what follows."""
+        c = self.client
+        with quiet_stdout():  # the EGL plugin reports on every reset
+            pb.resetSimulation(physicsClientId=c)
+        pb.setPhysicsEngineParameter(
+            fixedTimeStep=1.0 / self.physics_hz,
+            numSolverIterations=self.solver_iterations,
+            deterministicOverlappingPairs=1,
+            physicsClientId=c,
+        )
+        pb.setGravity(0, 0, -9.81, physicsClientId=c)
+        pb.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=c)
+        self.table_id = pb.loadURDF(
+            "table/table.urdf",
+            TABLE_CENTER,
+            useFixedBase=True,
+            flags=pb.URDF_ENABLE_CACHED_GRAPHICS_SHAPES,
+            physicsClientId=c,
+        )
+        self.bodies = {}
+        self.robot_body_id = -1
+
+    def close(self) -> None:
+        global _egl_owner
+        if self.client < 0:
+            return
+        if _egl_owner is self:
+            _egl_owner = None
+        with quiet_stdout():
+            if self._egl_plugin is not None:
+                pb.unloadPlugin(self._egl_plugin, physicsClientId=self.client)
+                self._egl_plugin = None
+            pb.disconnect(physicsClientId=self.client)
+        self.client = -1
+
+    def step(self, count: int = 1) -> None:
+        c = self.client
+        for _ in range(count):
+            pb.stepSimulation(physicsClientId=c)
+
+    # ------------------------------------------------------------------ objects
+
+    def add_block(self, label: str, color: str, position: tuple[float, float], yaw: float, size: float = 0.04,
+                  mass: float = 0.05) -> Body:
+        body_id = objects.create_block(self.client, color, size, mass, (*position, TABLE_TOP_Z + size / 2), yaw)
+        return self._register(Body(body_id, label, "block", color, size, size))
+
+    def add_bowl(self, label: str, color: str, position: tuple[float, float], radius: float = 0.075,
+                 height: float = 0.05) -> Body:
+        body_id = objects.create_bowl(self.client, color, radius, height, (*position, TABLE_TOP_Z))
+        return self._register(Body(body_id, label, "bowl", color, 2 * radius, height))
+
+    def _register(self, body: Body) -> Body:
+        if body.label in self.bodies:
+            raise ValueError(f"two objects labelled {body.label!r} in one scene")
+        self.bodies[body.label] = body
+        return body
+
+    def body(self, label: str) -> Body:
+        try:
+            return self.bodies[label]
+        except KeyError:
+            raise KeyError(f"no object {label!r}; objects: {sorted(self.bodies)}") from None
+
+    def position(self, label: str) -> np.ndarray:
+        pos, _ = pb.getBasePositionAndOrientation(self.body(label).body_id, physicsClientId=self.client)
+        return np.asarray(pos)
+
+    def yaw(self, label: str) -> float:
+        _, orn = pb.getBasePositionAndOrientation(self.body(label).body_id, physicsClientId=self.client)
+        return pb.getEulerFromQuaternion(orn)[2]
+
+    def velocity(self, label: str) -> tuple[float, float]:
+        """Linear (m/s) and angular (rad/s) speed of a body."""
+        lin, ang = pb.getBaseVelocity(self.body(label).body_id, physicsClientId=self.client)
+        return float(np.linalg.norm(lin)), float(np.linalg.norm(ang))
+
+    def all_at_rest(self, linear: float = 0.01, angular: float = 0.2) -> bool:
+        return all(
+            lin < linear and ang < angular for lin, ang in (self.velocity(label) for label in self.bodies)
+        )
+
+    def in_contact(self, label: str, other_body_id: int) -> bool:
+        return bool(
+            pb.getContactPoints(self.body(label).body_id, other_body_id, physicsClientId=self.client)
+        )
+
+    def touching_robot(self, label: str) -> bool:
+        return self.robot_body_id >= 0 and self.in_contact(label, self.robot_body_id)
+
+    def segmentation_labels(self) -> dict[int, str]:
+        return {body.body_id: body.label for body in self.bodies.values()}
+
+    def upright(self, label: str, tolerance_deg: float = 20.0) -> bool:
+        _, orn = pb.getBasePositionAndOrientation(self.body(label).body_id, physicsClientId=self.client)
+        z_axis = np.array(pb.getMatrixFromQuaternion(orn)).reshape(3, 3)[:, 2]
+        return bool(abs(z_axis[2]) >= math.cos(math.radians(tolerance_deg)))
