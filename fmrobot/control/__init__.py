@@ -1,0 +1,1 @@
+"""Control: skills and the policies that execute them."""

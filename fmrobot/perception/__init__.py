@@ -1,0 +1,1 @@
+"""Perception: camera frames in, typed scene descriptions out."""

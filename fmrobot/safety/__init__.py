@@ -1,0 +1,1 @@
+"""Safety: shields that reject or repair plans before anything moves."""
