@@ -1,0 +1,58 @@
+"""Executors fan episodes out: in this process, over worker processes, or over a cluster."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from fmrobot.errors import ConfigError
+from fmrobot.outputs import write_trace, write_video
+from fmrobot.runner import Runner
+from fmrobot.types import EpisodeResult, StageTimes
+
+log = logging.getLogger(__name__)
+
+ResultCallback = Callable[[EpisodeResult], None]
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """Everything a worker needs to run episodes: plain data, so it pickles."""
+
+    config: dict[str, Any]  # the composed run config; each worker builds its own stack from it
+    run_dir: str
+    seeds: tuple[int, ...]
+    video_seeds: frozenset[int] = field(default_factory=frozenset)
+
+
+class Executor(Protocol):
+    def run(self, job: RunJob, on_result: ResultCallback) -> None: ...
+
+
+def run_one(runner: Runner, job: RunJob, seed: int) -> EpisodeResult:
+    """Run one episode and write its trace (and video); a crash becomes a failed record."""
+    run_dir = Path(job.run_dir)
+    try:
+        outcome = runner.run_episode(seed, record_video=seed in job.video_seeds)
+    except ConfigError:
+        raise
+    except Exception as error:  # a bug or a broken component: record it and go on
+        log.error("episode with seed %d crashed:\n%s", seed, traceback.format_exc())
+        return crashed_result(str(job.config.get("task", {}).get("name", "?")), seed, error)
+    trace_path = write_trace(run_dir, seed, outcome.trace)
+    video_path = write_video(run_dir, seed, outcome.video, fps=getattr(runner.env, "video_fps", 10.0))
+    return outcome.result.model_copy(update={
+        "trace_file": str(trace_path.relative_to(run_dir)),
+        "video_file": str(video_path.relative_to(run_dir)) if video_path else None,
+    })
+
+
+def crashed_result(task: str, seed: int, error: BaseException) -> EpisodeResult:
+    return EpisodeResult(
+        task=task, seed=seed, instruction="", success=False, predicates={"success": False}, env_steps=0,
+        skill_calls=0, replans=0, failure_reason=f"crashed: {type(error).__name__}: {error}",
+        latency=StageTimes(), wall_time=0.0,
+    )

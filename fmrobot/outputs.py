@@ -1,0 +1,78 @@
+"""What a run leaves in its directory: results.json, one trace per episode, videos."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from fmrobot.types import EpisodeResult
+
+RESULTS_FILE = "results.json"
+
+
+def episode_stem(seed: int) -> str:
+    return f"seed_{seed:06d}"
+
+
+def write_trace(run_dir: Path, seed: int, events: Sequence[dict[str, Any]]) -> Path:
+    path = run_dir / "traces" / f"{episode_stem(seed)}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        for event in events:
+            handle.write(json.dumps(event, sort_keys=True) + "\n")
+    return path
+
+
+def write_video(run_dir: Path, seed: int, frames: Sequence[np.ndarray], fps: float) -> Path | None:
+    if not frames:
+        return None
+    import imageio.v2 as imageio  # heavy; only when a video is asked for
+
+    path = run_dir / "videos" / f"{episode_stem(seed)}.mp4"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # macro_block_size=1 keeps odd frame sizes as they are instead of resizing them.
+    with imageio.get_writer(path, fps=fps, codec="libx264", quality=7, macro_block_size=1) as writer:
+        for frame in frames:
+            writer.append_data(np.ascontiguousarray(frame))
+    return path
+
+
+def summarize(results: Sequence[EpisodeResult]) -> dict[str, Any]:
+    n = len(results)
+    successes = sum(r.success for r in results)
+    stages = list(type(results[0].latency).model_fields) if results else []
+    return {
+        "episodes": n,
+        "successes": successes,
+        "success_rate": successes / n if n else 0.0,
+        "median_wall_time": statistics.median(r.wall_time for r in results) if results else None,
+        "median_stage_seconds": {
+            stage: statistics.median(getattr(r.latency, stage) for r in results) for stage in stages
+        },
+        "failures": {str(r.seed): r.failure_reason for r in results if not r.success},
+    }
+
+
+def write_results(run_dir: Path, results: Sequence[EpisodeResult], config: dict[str, Any]) -> Path:
+    ordered = sorted(results, key=lambda r: r.seed)
+    document = {
+        "summary": summarize(ordered),
+        "episodes": [r.model_dump(mode="json") for r in ordered],
+        "config": config,
+    }
+    path = run_dir / RESULTS_FILE
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=2))
+    tmp.replace(path)  # never leave a half-written results file behind
+    return path
+
+
+def summary_line(task: str, summary: dict[str, Any], results_path: Path) -> str:
+    return (
+        f"{task}: {summary['successes']}/{summary['episodes']} episodes succeeded "
+        f"({100 * summary['success_rate']:.1f}%); results in {results_path}"
+    )

@@ -1,0 +1,243 @@
+"""The episode loop: the one place that knows the order of the stages.
+
+perceive -> plan -> shield -> execute each skill call closed loop; after a failed or
+refused step, re-perceive and replan, a bounded number of times; then let the task
+judge. Every stage is timed, and every decision and outcome goes into the trace.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from fmrobot.errors import ConfigError, FmrobotError, PlanningError
+from fmrobot.interfaces import Environment, Perceptor, Planner, Policy, SafetyShield
+from fmrobot.types import (
+    EpisodeResult,
+    Observation,
+    PlanDecision,
+    PlanningContext,
+    SceneDescription,
+    SkillCall,
+    SkillStatus,
+    StageTimes,
+    StepFeedback,
+)
+
+
+class RunnerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_replans: int = Field(default=2, ge=0)  # re-perceive and replan after a failure at most this often
+    max_decisions: int = Field(default=20, ge=1)  # for planners that decide step by step
+    settle_seconds: float = Field(default=1.0, ge=0.0)  # at most this long for objects to come to rest
+
+
+class _StageClock:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+    def times(self) -> StageTimes:
+        return StageTimes(**self.seconds)
+
+
+@dataclass
+class EpisodeOutcome:
+    result: EpisodeResult
+    trace: list[dict[str, Any]]
+    video: list[np.ndarray] = field(default_factory=list)
+
+
+class _EpisodeOver(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+class Runner:
+    def __init__(
+        self,
+        env: Environment,
+        perceptor: Perceptor,
+        planner: Planner,
+        policy: Policy,
+        shield: SafetyShield,
+        config: RunnerConfig | None = None,
+    ):
+        self.env, self.perceptor, self.planner = env, perceptor, planner
+        self.policy, self.shield = policy, shield
+        self.config = config or RunnerConfig()
+
+    def run_episode(self, seed: int, record_video: bool = False) -> EpisodeOutcome:
+        clock = _StageClock()
+        started = time.perf_counter()
+        trace: list[dict[str, Any]] = []
+        with clock("reset"):
+            episode, obs = self.env.reset_episode(seed, record_video=record_video)
+        context = PlanningContext(
+            skills=self._skills_for(episode.task.skills), task=episode.task, oracle_plan=episode.oracle_plan
+        )
+        trace.append({"event": "reset", "task": episode.task.name, "seed": seed, "instruction": episode.instruction})
+        state = _Progress(budget=episode.task.max_steps)
+        failure: str | None = None
+        try:
+            self._solve(episode.instruction, obs, context, clock, trace, state)
+        except _EpisodeOver as over:
+            failure = over.reason
+        except PlanningError as error:
+            failure = f"planning: {error}"
+            trace.append({"event": "planning_error", "error": str(error)})
+        with clock("simulation"):
+            self.env.settle(self.config.settle_seconds)
+        predicates = self.env.evaluate()
+        success = bool(predicates["success"])
+        if success:
+            failure = None
+        elif failure is None:
+            unmet = ", ".join(name for name, ok in predicates.items() if not ok and name != "success")
+            failure = f"task not achieved: {unmet or 'success predicate false'}"
+        trace.append({"event": "result", "success": success, "predicates": predicates, "failure": failure})
+        result = EpisodeResult(
+            task=episode.task.name,
+            seed=seed,
+            instruction=episode.instruction,
+            success=success,
+            predicates=predicates,
+            env_steps=state.steps,
+            skill_calls=state.calls,
+            replans=state.replans,
+            failure_reason=failure,
+            latency=clock.times(),
+            wall_time=time.perf_counter() - started,
+        )
+        return EpisodeOutcome(result=result, trace=trace, video=self.env.video_frames() if record_video else [])
+
+    # ------------------------------------------------------------------ stages
+
+    def _skills_for(self, names) -> tuple:
+        by_name = {s.name: s for s in self.policy.skills}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise ConfigError(
+                f"the task needs skills {missing} that the policy does not provide; "
+                f"policy skills: {', '.join(by_name) or 'none'}"
+            )
+        return tuple(by_name[n] for n in names)
+
+    def _perceive(self, queries, clock: _StageClock, trace: list) -> tuple[Observation, SceneDescription]:
+        with clock("render"):
+            obs = self.env.observe(images=bool(getattr(self.perceptor, "needs_images", True)))
+        with clock("perception"):
+            scene = self.perceptor.perceive(obs, queries)
+        trace.append({"event": "perception", "scene": scene.model_dump(mode="json")})
+        return obs, scene
+
+    def _solve(self, instruction: str, obs: Observation, context: PlanningContext, clock: _StageClock,
+               trace: list, state: "_Progress") -> None:
+        queries = context.task.vocabulary
+        obs, scene = self._perceive(queries, clock, trace)
+        with clock("planning"):
+            decision = self.planner.plan(instruction, scene, context)
+        for _ in range(self.config.max_decisions):
+            trace.append({"event": "decision", "decision": _dump_decision(decision)})
+            if decision.help is not None:
+                raise _EpisodeOver(f"the planner asked for help: {decision.help.question}")
+            feedback, obs = self._execute(decision, scene, obs, context, clock, trace, state)
+            if feedback is not None and feedback.status is SkillStatus.FAILURE:
+                if state.steps >= state.budget:
+                    raise _EpisodeOver(f"step budget of {state.budget} control steps used up ({feedback.reason})")
+                if state.replans >= self.config.max_replans:
+                    raise _EpisodeOver(f"gave up after {state.replans} replans; last failure: {feedback.reason}")
+                state.replans += 1
+            elif decision.plan is not None and decision.plan.final:
+                return
+            if feedback is None:
+                raise _EpisodeOver("the planner returned an empty plan that is not final")
+            obs, scene = self._perceive(queries, clock, trace)
+            with clock("planning"):
+                decision = self.planner.replan(decision, feedback, scene, context)
+        raise _EpisodeOver(f"no final plan after {self.config.max_decisions} planner decisions")
+
+    def _execute(self, decision: PlanDecision, scene: SceneDescription, obs: Observation,
+                 context: PlanningContext, clock: _StageClock, trace: list,
+                 state: "_Progress") -> tuple[StepFeedback | None, Observation]:
+        assert decision.plan is not None
+        with clock("safety"):
+            verdict = self.shield.check(decision.plan, scene)
+        trace.append({"event": "safety", "verdict": verdict.model_dump(mode="json")})
+        if not verdict.allowed or verdict.plan is None:
+            first = verdict.violations[0] if verdict.violations else None
+            index = first.step_index if first and first.step_index is not None else 0
+            call = decision.plan.steps[index] if decision.plan.steps else SkillCall(skill="(none)")
+            reasons = "; ".join(f"{v.rule}: {v.reason}" for v in verdict.violations) or "refused"
+            return StepFeedback(step_index=index, call=call, status=SkillStatus.FAILURE,
+                                reason=f"safety shield refused the plan: {reasons}"), obs
+        feedback = None
+        for index, call in enumerate(verdict.plan.steps):
+            feedback, obs = self._run_skill(index, call, scene, obs, context, clock, state)
+            trace.append({"event": "skill", **feedback.model_dump(mode="json")})
+            if feedback.status is SkillStatus.FAILURE:
+                break
+        return feedback, obs
+
+    def _run_skill(self, index: int, call: SkillCall, scene: SceneDescription, obs: Observation,
+                   context: PlanningContext, clock: _StageClock,
+                   state: "_Progress") -> tuple[StepFeedback, Observation]:
+        state.calls += 1
+        start_steps = state.steps
+
+        def outcome(status: SkillStatus, reason: str = "") -> tuple[StepFeedback, Observation]:
+            return StepFeedback(step_index=index, call=call, status=status, reason=reason,
+                                env_steps=state.steps - start_steps), obs
+
+        try:
+            spec = context.skill(call.skill)
+            spec.validate_call(call)
+            for label in call.objects(spec):
+                scene.find(label)
+            with clock("control"):
+                self.policy.reset(call, scene, obs)
+        except FmrobotError as error:
+            return outcome(SkillStatus.FAILURE, str(error))
+        while True:
+            with clock("control"):
+                status = self.policy.status(obs)
+            if status is not SkillStatus.RUNNING:
+                return outcome(status, self.policy.failure_reason() if status is SkillStatus.FAILURE else "")
+            if state.steps >= state.budget:
+                return outcome(SkillStatus.FAILURE, f"{call}: step budget of {state.budget} control steps used up")
+            with clock("control"):
+                action = self.policy.act(obs)
+            with clock("simulation"):
+                obs = self.env.apply(action)
+            state.steps += 1
+
+
+@dataclass
+class _Progress:
+    budget: int
+    steps: int = 0
+    calls: int = 0
+    replans: int = 0
+
+
+def _dump_decision(decision: PlanDecision) -> dict[str, Any]:
+    return {
+        "plan": [str(s) for s in decision.plan.steps] if decision.plan else None,
+        "final": decision.plan.final if decision.plan else None,
+        "help": decision.help.model_dump(mode="json") if decision.help else None,
+        "confidence": decision.confidence,
+        "rationale": decision.rationale,
+    }
