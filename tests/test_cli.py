@@ -1,0 +1,79 @@
+"""`python -m fmrobot.run` as a user meets it: outputs, summary line, config errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fmrobot import registry
+from fmrobot.stack import COMPONENT_GROUPS, resolve_components
+from tests.fakes import compose_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fmrobot.run", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_two_episodes_write_results_traces_and_one_video(tmp_path):
+    run_dir = tmp_path / "out"
+    done = run_cli("task=pick_place", "episodes=2", "seed=5", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((run_dir / "results.json").read_text())
+    summary = results["summary"]
+    assert summary["episodes"] == 2 and 0 <= summary["successes"] <= 2
+    assert summary["success_rate"] == summary["successes"] / 2
+    episodes = results["episodes"]
+    assert [e["seed"] for e in episodes] == [5, 6]
+    for record in episodes:
+        assert set(record["latency"]) >= {"perception", "planning", "control", "simulation"}
+        assert set(record["predicates"]) >= {"success", "block_in_bowl"}
+        assert record["env_steps"] > 0
+        assert (run_dir / record["trace_file"]).exists()
+    assert episodes[0]["video_file"] == "videos/seed_000005.mp4" and episodes[1]["video_file"] is None
+    assert (run_dir / "videos" / "seed_000005.mp4").stat().st_size > 10_000
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith(f"pick_place: {summary['successes']}/2 episodes succeeded")
+    assert str(run_dir / "results.json") in last
+
+
+def test_bad_value_is_one_clear_line_and_exit_code_2(tmp_path):
+    done = run_cli("policy.speed=fast", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("fmrobot: error:")]
+    assert len(errors) == 1 and "Traceback" not in done.stderr
+    assert "policy" in errors[0] and "speed" in errors[0] and "'fast'" in errors[0]
+
+
+def test_unknown_component_name_lists_installed_ones(tmp_path):
+    done = run_cli("perception.name=xray", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "unknown perception 'xray'; installed: oracle" in done.stderr
+
+
+def test_unknown_group_option_lists_available_options(tmp_path):
+    done = run_cli("perception=xray", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    assert done.returncode != 0
+    assert "Could not find 'perception/xray'" in done.stderr and "oracle" in done.stderr
+
+
+def test_any_component_is_swapped_by_one_override():
+    config = compose_config(["planner=oracle", "safety=none", "executor.workers=2"])
+    assert config["planner"]["name"] == "oracle" and config["safety"]["name"] == "none"
+    assert resolve_components(config)["executor"].config.workers == 2
+
+
+@pytest.mark.parametrize("path", sorted(p for p in CONFIGS.glob("*/*.yaml")), ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_shipped_config_file_validates(path):
+    group = path.parent.name
+    config = compose_config([f"{group}={path.stem}"])
+    if group in COMPONENT_GROUPS:
+        registry.resolve(group, config[group])
+    elif group == "robot":
+        from sims.robots import robot_config
+
+        robot_config(config["robot"])

@@ -1,0 +1,96 @@
+import pytest
+
+from fmrobot.control.scripted import ScriptedPolicy
+from fmrobot.errors import ConfigError
+from fmrobot.perception.oracle import OraclePerceptor
+from fmrobot.planning.scripted import ScriptedPlanner
+from fmrobot.runner import Runner, RunnerConfig
+from fmrobot.safety.basic import BasicShield, BasicShieldConfig
+from fmrobot.safety.rules import Bounds
+from fmrobot.types import HelpRequest, PlanDecision, SceneDescription
+from tests.fakes import FlakyPolicy
+
+
+def make_runner(env, **parts) -> Runner:
+    defaults = dict(perceptor=OraclePerceptor(), planner=ScriptedPlanner(), policy=ScriptedPolicy(),
+                    shield=BasicShield())
+    defaults.update(parts)
+    return Runner(env=env, **defaults)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_oracle_stack_solves_pick_place(pick_place_env, seed):
+    outcome = make_runner(pick_place_env).run_episode(seed)
+    result = outcome.result
+    assert result.success, result.failure_reason
+    assert result.predicates["block_in_bowl"] and result.skill_calls == 2 and result.replans == 0
+    assert result.latency.simulation > 0 and result.latency.perception > 0
+    events = [e["event"] for e in outcome.trace]
+    assert events == ["reset", "perception", "decision", "safety", "skill", "skill", "result"]
+
+
+def test_same_seed_gives_the_same_trace(pick_place_env):
+    runner = make_runner(pick_place_env)
+    first = runner.run_episode(11).trace
+    second = runner.run_episode(11).trace
+    assert first == second
+    assert runner.run_episode(12).trace != first
+
+
+def test_failed_skill_triggers_reperception_and_replanning(pick_place_env):
+    policy = FlakyPolicy(failures=1)
+    outcome = make_runner(pick_place_env, policy=policy).run_episode(3)
+    assert outcome.result.success, outcome.result.failure_reason
+    assert outcome.result.replans == 1
+    events = [e["event"] for e in outcome.trace]
+    assert events.count("perception") == 2 and events.count("decision") == 2
+    assert policy.calls[0] == policy.calls[1]  # the same pick, tried again
+
+
+def test_retries_are_bounded_and_the_reason_is_kept(pick_place_env):
+    runner = make_runner(pick_place_env, policy=FlakyPolicy(failures=100))
+    runner.config = RunnerConfig(max_replans=2)
+    result = runner.run_episode(3).result
+    assert not result.success and result.replans == 2
+    assert result.failure_reason.startswith("gave up after 2 replans") and "injected failure" in result.failure_reason
+
+
+class _HidingPerceptor(OraclePerceptor):
+    """Oracle perception that never reports blocks."""
+
+    def perceive(self, obs, queries=()):
+        scene = super().perceive(obs, queries)
+        return SceneDescription(objects=tuple(o for o in scene.objects if "block" not in o.label), source="hiding")
+
+
+def test_planning_error_fails_the_episode_with_its_message(pick_place_env):
+    result = make_runner(pick_place_env, perceptor=_HidingPerceptor()).run_episode(0).result
+    assert not result.success and result.env_steps == 0
+    assert result.failure_reason.startswith("planning: the instruction names")
+    assert "block" in result.failure_reason and "not in the scene" in result.failure_reason
+
+
+def test_shield_refusal_stops_execution_and_says_why(pick_place_env):
+    tiny = BasicShield(BasicShieldConfig(workspace=Bounds(x=(0.0, 0.1), y=(-0.1, 0.1), z=(0.0, 2.0))))
+    result = make_runner(pick_place_env, shield=tiny).run_episode(0).result
+    assert not result.success and result.env_steps == 0
+    assert "safety shield refused the plan" in result.failure_reason
+    assert "outside the workspace" in result.failure_reason
+
+
+class _AskingPlanner(ScriptedPlanner):
+    def plan(self, instruction, scene, context):
+        return PlanDecision(instruction=instruction, help=HelpRequest(question="which bowl?"))
+
+
+def test_help_request_without_a_responder_ends_the_episode_with_the_question(pick_place_env):
+    result = make_runner(pick_place_env, planner=_AskingPlanner()).run_episode(0).result
+    assert not result.success and "asked for help: which bowl?" in result.failure_reason
+
+
+def test_a_policy_without_the_task_skills_is_a_config_error(pick_place_env):
+    class NoSkills(ScriptedPolicy):
+        skills = ()
+
+    with pytest.raises(ConfigError, match="needs skills"):
+        make_runner(pick_place_env, policy=NoSkills()).run_episode(0)
