@@ -72,7 +72,12 @@ def write_results(run_dir: Path, results: Sequence[EpisodeResult], config: dict[
 
 
 def summary_line(task: str, summary: dict[str, Any], results_path: Path) -> str:
+    shown = results_path
+    try:
+        shown = results_path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        pass  # outside the working directory: keep it absolute
     return (
         f"{task}: {summary['successes']}/{summary['episodes']} episodes succeeded "
-        f"({100 * summary['success_rate']:.1f}%); results in {results_path}"
+        f"({100 * summary['success_rate']:.1f}%); results in {shown}"
     )

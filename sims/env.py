@@ -33,7 +33,7 @@ class EnvConfig(BaseModel):
     renderer: Renderer = "auto"
     cameras: tuple[CameraConfig, ...] = (CameraConfig(),)
     video_camera: CameraConfig = CameraConfig(
-        name="video", eye=(1.25, 0.55, 1.35), target=(0.45, 0.0, 0.7), width=320, height=240, fov_deg=45.0
+        name="video", eye=(1.2, 0.7, 1.35), target=(0.4, 0.0, 0.8), width=320, height=240, fov_deg=50.0
     )
     video_every: int = Field(default=2, ge=1)  # control steps per video frame
     obs_mode: Literal["state", "rgbd"] = "state"

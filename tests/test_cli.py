@@ -38,7 +38,7 @@ def test_two_episodes_write_results_traces_and_one_video(tmp_path):
     assert (run_dir / "videos" / "seed_000005.mp4").stat().st_size > 10_000
     last = done.stdout.strip().splitlines()[-1]
     assert last.startswith(f"pick_place: {summary['successes']}/2 episodes succeeded")
-    assert str(run_dir / "results.json") in last
+    assert last.endswith(f"results in {run_dir / 'results.json'}")  # outside the cwd: absolute
 
 
 def test_bad_value_is_one_clear_line_and_exit_code_2(tmp_path):
@@ -77,3 +77,17 @@ def test_every_shipped_config_file_validates(path):
         from sims.robots import robot_config
 
         robot_config(config["robot"])
+
+
+def test_worker_processes_give_the_same_per_seed_results_as_in_process(tmp_path):
+    records = {}
+    for workers in (1, 2):
+        run_dir = tmp_path / f"w{workers}"
+        done = run_cli("episodes=2", "video=none", f"executor.workers={workers}", f"hydra.run.dir={run_dir}",
+                       cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+        episodes = json.loads((run_dir / "results.json").read_text())["episodes"]
+        records[workers] = [(e["seed"], e["success"], e["env_steps"], e["predicates"]) for e in episodes]
+        traces = sorted(p.read_text() for p in (run_dir / "traces").glob("*.jsonl"))
+        records[workers].append(traces)
+    assert records[1] == records[2]
