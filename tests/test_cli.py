@@ -38,7 +38,7 @@ def test_two_episodes_write_results_traces_and_one_video(tmp_path):
     assert (run_dir / "videos" / "seed_000005.mp4").stat().st_size > 10_000
     last = done.stdout.strip().splitlines()[-1]
     assert last.startswith(f"pick_place: {summary['successes']}/2 episodes succeeded")
-    assert last.endswith(f"results in {run_dir / 'results.json'}")  # outside the cwd: absolute
+    assert last.endswith("results in out/results.json")  # relative to the working directory
 
 
 def test_bad_value_is_one_clear_line_and_exit_code_2(tmp_path):
