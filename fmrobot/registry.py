@@ -149,6 +149,8 @@ def describe_fields(model: type[BaseModel]) -> str:
     for field_name, info in model.model_fields.items():
         annotation = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
         default = "required" if info.is_required() else repr(info.get_default(call_default_factory=True))
+        if len(default) > 40:  # nested models: the field name and type say enough
+            default = default[:37] + "..."
         fields.append(f"{field_name}: {annotation} = {default}")
     return "options are " + ", ".join(fields) if fields else "it takes no options"
 
