@@ -41,6 +41,18 @@ def write_video(run_dir: Path, seed: int, frames: Sequence[np.ndarray], fps: flo
     return path
 
 
+def write_annotations(run_dir: Path, seed: int, images: Sequence[tuple[str, np.ndarray]]) -> list[Path]:
+    from PIL import Image
+
+    paths = []
+    for name, image in images:
+        path = run_dir / "annotations" / f"{episode_stem(seed)}_{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.ascontiguousarray(image)).save(path)
+        paths.append(path)
+    return paths
+
+
 def summarize(results: Sequence[EpisodeResult]) -> dict[str, Any]:
     n = len(results)
     successes = sum(r.success for r in results)

@@ -45,7 +45,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     from fmrobot.execution import RunJob
 
     seeds = tuple(range(settings.seed, settings.seed + settings.episodes))
-    job = RunJob(config=config, run_dir=str(run_dir), seeds=seeds, video_seeds=settings.video_seeds())
+    job = RunJob(config=config, run_dir=str(run_dir), seeds=seeds, video_seeds=settings.video_seeds(),
+                 annotate=settings.annotate)
     results: list[EpisodeResult] = []
     with tqdm(total=len(seeds), desc=str(config["task"].get("name", "episodes")), unit="ep",
               disable=len(seeds) == 1, file=sys.stderr, dynamic_ncols=True) as bar:

@@ -59,6 +59,7 @@ class EpisodeOutcome:
     result: EpisodeResult
     trace: list[dict[str, Any]]
     video: list[np.ndarray] = field(default_factory=list)
+    annotations: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (name, image) per perception
 
 
 class _EpisodeOver(Exception):
@@ -79,9 +80,11 @@ class Runner:
         self.env, self.perceptor, self.planner = env, perceptor, planner
         self.policy, self.shield = policy, shield
         self.config = config or RunnerConfig()
+        self._annotations: list[tuple[str, np.ndarray]] | None = None
 
-    def run_episode(self, seed: int, record_video: bool = False) -> EpisodeOutcome:
+    def run_episode(self, seed: int, record_video: bool = False, annotate: bool = False) -> EpisodeOutcome:
         clock = _StageClock()
+        self._annotations = [] if annotate else None
         started = time.perf_counter()
         trace: list[dict[str, Any]] = []
         with clock("reset"):
@@ -122,7 +125,8 @@ class Runner:
             latency=clock.times(),
             wall_time=time.perf_counter() - started,
         )
-        return EpisodeOutcome(result=result, trace=trace, video=self.env.video_frames() if record_video else [])
+        return EpisodeOutcome(result=result, trace=trace, video=self.env.video_frames() if record_video else [],
+                              annotations=self._annotations or [])
 
     # ------------------------------------------------------------------ stages
 
@@ -142,6 +146,11 @@ class Runner:
         with clock("perception"):
             scene = self.perceptor.perceive(obs, queries)
         trace.append({"event": "perception", "scene": scene.model_dump(mode="json")})
+        if self._annotations is not None:
+            from fmrobot.perception.annotate import draw_scene
+
+            index = sum(1 for event in trace if event["event"] == "perception") - 1
+            self._annotations.extend((f"perception{index}_{f.name}", draw_scene(f, scene)) for f in obs.frames)
         return obs, scene
 
     def _solve(self, instruction: str, obs: Observation, context: PlanningContext, clock: _StageClock,

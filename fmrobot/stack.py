@@ -26,11 +26,12 @@ class RunSettings(BaseModel):
     seed: int = Field(default=0, ge=0)
     episodes: int = Field(default=1, ge=1)
     video: Literal["none", "first", "all"] = "first"
+    annotate: bool = False  # save each perception's image with boxes, labels and scores
     runner: RunnerConfig = RunnerConfig()
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "RunSettings":
-        known = {k: config[k] for k in ("seed", "episodes", "video", "runner") if k in config}
+        known = {k: config[k] for k in ("seed", "episodes", "video", "annotate", "runner") if k in config}
         try:
             return cls.model_validate(known)
         except ValidationError as error:

@@ -59,6 +59,21 @@ class Body:
     height: float
 
 
+def _load_triton_first() -> None:
+    """Import triton, if installed, before Mesa's software renderer loads.
+
+    Both bring their own LLVM. With Mesa's (llvmpipe, behind the EGL plugin) loaded first,
+    importing triton's native module crashes the process, and torch imports triton
+    lazily (torchvision.ops -> torch._dynamo), e.g. when a CLIP perceptor loads after the
+    environment. In the other order both work. Costs about 0.25 s, once per process.
+    """
+    if importlib.util.find_spec("triton") is not None:
+        try:
+            importlib.import_module("triton")
+        except Exception:  # a broken triton is torch's problem, not the renderer's
+            log.debug("triton failed to import", exc_info=True)
+
+
 # Two physics clients with the EGL plugin in one process crash PyBullet (a segfault once
 # they render different image sizes), so one world at a time owns it; others in the same
 # process render with the tiny renderer. Worker processes each get their own.
@@ -100,6 +115,7 @@ class World:
         spec = importlib.util.find_spec("eglRenderer")
         if spec is None or spec.origin is None:
             return None
+        _load_triton_first()
         with quiet_stdout(1), quiet_stdout(2):
             plugin = pb.loadPlugin(spec.origin, "_eglRendererPlugin", physicsClientId=self.client)
         if plugin < 0:

@@ -28,3 +28,22 @@ def default_config() -> dict:
     from tests.fakes import compose_config
 
     return compose_config([])
+
+
+@pytest.fixture(scope="session")
+def tiny_owlvit_dirs(tmp_path_factory) -> dict:
+    """Tiny random OWL-ViT and OWLv2 models with a real CLIP tokenizer, saved once per session."""
+    from tests.fakes import clip_tokenizer, save_tiny_owlvit
+
+    root = tmp_path_factory.mktemp("owl")
+    tokenizer = clip_tokenizer(root / "clip_tokenizer")
+    return {kind: save_tiny_owlvit(kind, root / kind, tokenizer) for kind in ("owlvit", "owlv2")}
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory):
+    """A tiny random open_clip model saved as a model folder (open_clip's local-dir layout)."""
+    from tests.fakes import save_tiny_clip
+
+    return save_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny", colors={"red": [0.85, 0.12, 0.12],
+                                                                           "green": [0.15, 0.65, 0.2]})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+from pathlib import Path
 from typing import Sequence
 
 from fmrobot.control.scripted import ScriptedPolicy
@@ -45,3 +48,92 @@ class FlakyPolicy(ScriptedPolicy):
 
     def failure_reason(self) -> str:
         return "injected failure" if self._failing else super().failure_reason()
+
+
+# --------------------------------------------------------------------------- tiny offline models
+
+OWL_IMAGE_SIZE = 64  # model input: a 4 x 4 grid of 16-pixel patches, 16 boxes
+OWL_TEXT_LENGTH = 16  # OWL-ViT's text context
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """CLIP's byte -> printable character map (byte-level BPE)."""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    codes = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            codes.append(256 + extra)
+            extra += 1
+    return dict(zip(printable, map(chr, codes)))
+
+
+def clip_tokenizer(folder: Path):
+    """The real CLIP tokenizer from open_clip's shipped BPE file, as CLIP's tokenizer defines it."""
+    import open_clip
+    from transformers import CLIPTokenizer
+
+    bpe = Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
+    merges = gzip.open(bpe).read().decode("utf-8").split("\n")[1 : 49152 - 256 - 2 + 1]
+    symbols = list(_bytes_to_unicode().values())
+    vocab = symbols + [s + "</w>" for s in symbols] + ["".join(m.split()) for m in merges]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    folder.mkdir(parents=True)
+    (folder / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(vocab)}))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    # transformers 5's CLIPTokenizer(vocab_file, merges_file) silently builds a 2-token vocabulary;
+    # from_pretrained on the folder reads both files.
+    return CLIPTokenizer.from_pretrained(folder, model_max_length=OWL_TEXT_LENGTH)
+
+
+def save_tiny_owlvit(kind: str, folder: Path, tokenizer) -> Path:
+    """A tiny random OWL-ViT (`kind='owlvit'`) or OWLv2 (`'owlv2'`) with its processor, saved to `folder`."""
+    import torch
+    from transformers import (Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor,
+                              OwlViTConfig, OwlViTForObjectDetection, OwlViTImageProcessor, OwlViTProcessor)
+
+    torch.manual_seed(0)
+    layers = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
+    text = dict(layers, vocab_size=len(tokenizer), max_position_embeddings=OWL_TEXT_LENGTH)
+    vision = dict(layers, image_size=OWL_IMAGE_SIZE, patch_size=16)
+    size = {"height": OWL_IMAGE_SIZE, "width": OWL_IMAGE_SIZE}
+    if kind == "owlvit":
+        model = OwlViTForObjectDetection(OwlViTConfig(text_config=text, vision_config=vision, projection_dim=32))
+        processor = OwlViTProcessor(image_processor=OwlViTImageProcessor(size=size, crop_size=size), tokenizer=tokenizer)
+    else:
+        model = Owlv2ForObjectDetection(Owlv2Config(text_config=text, vision_config=vision, projection_dim=32))
+        processor = Owlv2Processor(image_processor=Owlv2ImageProcessor(size=size), tokenizer=tokenizer)
+    # Random box heads saturate to zero-size boxes in a corner; zeroed, each box sits on its grid
+    # cell (the model's box prior). Zeroing the logit shift keeps scores near 0.5 (random ones
+    # are mostly far below any threshold). Then random detections reach the lifting.
+    with torch.no_grad():
+        for layer in (model.box_head.dense2, model.class_head.logit_shift):
+            layer.weight.zero_()
+            layer.bias.zero_()
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+TINY_CLIP_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+def save_tiny_clip(folder: Path, colors: dict | None = None) -> Path:
+    """A tiny random open_clip model (open_clip's own text tower and BPE) in the local-dir layout."""
+    import open_clip
+    import torch
+
+    from fmrobot.perception.clip_model import register_config, save_folder
+
+    torch.manual_seed(0)
+    name = register_config("fmrobot-test-tiny-clip", TINY_CLIP_CONFIG)
+    model = open_clip.create_model(name)
+    metadata = {"temperature": 0.05, "crop_margin": 0.2, "negatives": ["robot arm", "table"]}
+    if colors:
+        metadata["colors"] = colors
+    return save_folder(folder, model, TINY_CLIP_CONFIG, metadata)

@@ -52,7 +52,7 @@ def test_bad_value_is_one_clear_line_and_exit_code_2(tmp_path):
 def test_unknown_component_name_lists_installed_ones(tmp_path):
     done = run_cli("perception.name=xray", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     assert done.returncode == 2
-    assert "unknown perception 'xray'; installed: oracle" in done.stderr
+    assert "unknown perception 'xray'; installed: clip, oracle, owlvit" in done.stderr
 
 
 def test_unknown_group_option_lists_available_options(tmp_path):

@@ -21,9 +21,18 @@ def _registered():
             yield pytest.param(group, name, check, id=f"{group}={name}")
 
 
+def _test_options(group: str, name: str, request) -> dict:
+    """Options that let a component build offline: model components get tiny local models."""
+    if (group, name) == ("perception", "owlvit"):
+        return {"model": str(request.getfixturevalue("tiny_owlvit_dirs")["owlvit"])}
+    if (group, name) == ("perception", "clip"):
+        return {"model": str(request.getfixturevalue("tiny_clip_dir"))}
+    return {}
+
+
 @pytest.mark.parametrize("group,name,check", list(_registered()))
-def test_registered_component_conforms(group, name, check):
-    component = registry.resolve(group, {"name": name}).build()
+def test_registered_component_conforms(group, name, check, request):
+    component = registry.resolve(group, {"name": name, **_test_options(group, name, request)}).build()
     check(component)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from fmrobot.errors import ConfigError
-from fmrobot.outputs import write_trace, write_video
+from fmrobot.outputs import write_annotations, write_trace, write_video
 from fmrobot.runner import Runner
 from fmrobot.types import EpisodeResult, StageTimes
 
@@ -26,6 +26,7 @@ class RunJob:
     run_dir: str
     seeds: tuple[int, ...]
     video_seeds: frozenset[int] = field(default_factory=frozenset)
+    annotate: bool = False  # save perception images with boxes, labels and scores
 
 
 class Executor(Protocol):
@@ -36,7 +37,7 @@ def run_one(runner: Runner, job: RunJob, seed: int) -> EpisodeResult:
     """Run one episode and write its trace (and video); a crash becomes a failed record."""
     run_dir = Path(job.run_dir)
     try:
-        outcome = runner.run_episode(seed, record_video=seed in job.video_seeds)
+        outcome = runner.run_episode(seed, record_video=seed in job.video_seeds, annotate=job.annotate)
     except ConfigError:
         raise
     except Exception as error:  # a bug or a broken component: record it and go on
@@ -44,6 +45,7 @@ def run_one(runner: Runner, job: RunJob, seed: int) -> EpisodeResult:
         return crashed_result(str(job.config.get("task", {}).get("name", "?")), seed, error)
     trace_path = write_trace(run_dir, seed, outcome.trace)
     video_path = write_video(run_dir, seed, outcome.video, fps=getattr(runner.env, "video_fps", 10.0))
+    write_annotations(run_dir, seed, outcome.annotations)
     return outcome.result.model_copy(update={
         "trace_file": str(trace_path.relative_to(run_dir)),
         "video_file": str(video_path.relative_to(run_dir)) if video_path else None,

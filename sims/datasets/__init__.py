@@ -1,0 +1,1 @@
+"""Datasets rendered from the simulated world (for training learned components)."""

