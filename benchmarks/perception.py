@@ -2,7 +2,7 @@
 
 For each perceptor: detection precision and recall at IoU 0.5 (2-D boxes against the
 segmentation mask's box; class-agnostic, and class-aware), median 3-D position error of
-matched objects, label accuracy with (a) the task vocabulary, (b) held-out phrasings
+matched objects, label accuracy per ground-truth object (a missed object counts as wrong) with (a) the task vocabulary, (b) held-out phrasings
 (benchmarks/heldout_phrases.py), (c) the colour-shape pairs the model never saw in
 training (from its metadata), and the median latency of one perceive() call at the
 default resolution on one thread (text embeddings cached, as in a run).
@@ -76,22 +76,24 @@ def evaluate(perceptor, env, scenes: int, vocabulary: list[str], excluded: set[t
         stats["tp"] += len(pairs)
         stats["predicted"] += len(scene.objects)
         stats["truth"] += len(truth)
+        # Label accuracy is per ground-truth object: a missed object counts as mislabelled.
+        named = {j: scene.objects[i].label for i, j in pairs}
         for i, j in pairs:
             obj, t = scene.objects[i], truth[j]
-            correct = obj.label == t["label"]
-            stats["tp_label"] += correct
+            stats["tp_label"] += obj.label == t["label"]
             stats["errors"].append(float(np.linalg.norm(np.asarray(obj.position) - t["centre"])))
+        for j, t in enumerate(truth):
+            correct = named.get(j) == t["label"]
             stats["vocab"].append(correct)
             if (t["color"], t["shape"]) in excluded:
                 stats["combo"].append(correct)
-        # (b): the same scene, asked for in held-out words; a label is right if it is the true
-        # object's phrasing in this variant.
+        # (b): the same scene, asked for in held-out words; right if the object gets the
+        # true label's phrasing in this variant.
         for variant in range(heldout_phrases.VARIANTS):
             phrasing = {label: heldout_phrases.phrase(*label.split(" "), variant) for label in vocabulary}
-            back = {v: k for k, v in phrasing.items()}
             asked = perceptor.perceive(obs, list(phrasing.values()))
-            for i, j in match(asked.objects, truth):
-                stats["phrases"].append(back.get(asked.objects[i].label) == truth[j]["label"])
+            named = {j: asked.objects[i].label for i, j in match(asked.objects, truth)}
+            stats["phrases"].extend(named.get(j) == phrasing[t["label"]] for j, t in enumerate(truth))
     n = stats
     return {
         "precision": n["tp"] / max(n["predicted"], 1), "recall": n["tp"] / max(n["truth"], 1),

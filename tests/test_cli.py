@@ -91,3 +91,17 @@ def test_worker_processes_give_the_same_per_seed_results_as_in_process(tmp_path)
         traces = sorted(p.read_text() for p in (run_dir / "traces").glob("*.jsonl"))
         records[workers].append(traces)
     assert records[1] == records[2]
+
+
+def test_annotate_saves_each_perception_image_with_boxes(tmp_path):
+    run_dir = tmp_path / "out"
+    done = run_cli("video=none", "annotate=true", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    images = sorted((run_dir / "annotations").glob("*.png"))
+    assert [p.name for p in images] == ["seed_000000_perception0_front.png"]
+    from PIL import Image
+    import numpy as np
+
+    annotated = np.asarray(Image.open(images[0]))
+    assert annotated.shape == (480, 640, 3)
+    assert (annotated == 255).all(axis=-1).sum() > 500  # white box outlines and label text were drawn

@@ -1,6 +1,7 @@
 """The project installs as a normal package: every package listed, configs inside it."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -21,10 +22,16 @@ def test_every_python_package_is_listed_in_pyproject():
 
 def test_non_editable_install_runs_from_any_directory(tmp_path):
     """Build and install a real (non-editable) copy, then run it away from the repository."""
-    site = tmp_path / "site"
+    site, source = tmp_path / "site", tmp_path / "source"
+    # Build from the tracked files only: a build/ folder left in the checkout could smuggle stale modules in.
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for name in tracked.splitlines():
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--target",
-         str(site), str(ROOT)],
+         str(site), str(source)],
         check=True, capture_output=True, text=True, timeout=300,
     )
     assert (site / "fmrobot" / "configs" / "run.yaml").exists()

@@ -41,10 +41,11 @@ class ScriptedPolicyConfig(BaseModel):
     close_seconds: float = Field(default=0.5, gt=0.0)
     open_seconds: float = Field(default=0.3, gt=0.0)
     min_grasp_width: float = Field(default=0.004, ge=0.0)  # narrower means the gripper closed on nothing
+    home_position: tuple[float, float, float] = (0.38, 0.0, 1.03)  # resting pose of the gripper, out of view
 
 
 class ScriptedPolicy:
-    """Executes `pick(object)` and `place(target)` on the perceived scene."""
+    """Executes `pick(object)`, `place(target)` and `home()` on the perceived scene."""
 
     Config = ScriptedPolicyConfig
     skills: Sequence[SkillSpec] = STANDARD_SKILLS
@@ -69,6 +70,9 @@ class ScriptedPolicy:
         elif call.skill == "place":
             params = PlaceParameters.model_validate(dict(call.args))
             segments = self._place(scene.find(params.target), obs, start)
+        elif call.skill == "home":
+            segments = [Move(name="home", position=self.config.home_position, orientation=start.ee_orientation,
+                             gripper=start.gripper, speed=self.config.speed, tolerance=self.config.tolerance)]
         else:
             raise SkillArgumentError(
                 f"scripted policy cannot execute {call.skill!r}; skills: {', '.join(s.name for s in self.skills)}"

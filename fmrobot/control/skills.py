@@ -28,12 +28,25 @@ PICK = SkillSpec(
     description="Grasp the named object from above and lift it.",
     parameters=PickParameters,
     object_arguments=("object",),
+    phrase="pick up the {object}",
 )
 PLACE = SkillSpec(
     name="place",
     description="Put the object in the gripper into or onto the named target object.",
     parameters=PlaceParameters,
     object_arguments=("target",),
+    phrase="put it in the {target}",
 )
 
-STANDARD_SKILLS: tuple[SkillSpec, ...] = (PICK, PLACE)
+class HomeParameters(_Parameters):
+    pass
+
+
+HOME = SkillSpec(
+    name="home",
+    description="Move the arm to its resting pose, out of the cameras' view, keeping what it holds.",
+    parameters=HomeParameters,
+    phrase="go to the resting pose",
+)
+
+STANDARD_SKILLS: tuple[SkillSpec, ...] = (PICK, PLACE, HOME)

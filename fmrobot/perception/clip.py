@@ -8,8 +8,9 @@ probability that the label is right. A proposal that looks more like a negative 
 like any query is dropped. With `assignment: unique` each query names at most one
 object (a joint assignment, for scenes whose objects differ).
 
-Before the text tower, a query's colour word is grounded in colour space
-(`color_names.py`) when the model says which colours it was trained on.
+Before the text tower, a query is grounded in the model's training words when the model
+says what they were: its colour word in colour space (`fmrobot/colors.py`), its head noun
+in the frozen text encoder's space (see `ClipPerceptor.ground`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from fmrobot.perception.clip_model import crop_boxes, load_clip, to_tensor
-from fmrobot.perception.color_names import ColorLexicon
+from fmrobot.colors import ColorLexicon
 from fmrobot.perception.lifting import lift
 from fmrobot.perception.proposals import ProposalConfig, propose
 from fmrobot.types import CameraFrame, DetectedObject, Observation, SceneDescription
@@ -39,6 +40,8 @@ class ClipConfig(BaseModel):
     min_score: float = Field(default=0.25, ge=0.0, le=1.0)
     assignment: Literal["unique", "best"] = "unique"
     ground_colors: bool = True
+    ground_nouns: bool = True  # restate unknown head nouns as the nearest noun of the model's training
+    noun_similarity: float = Field(default=0.4, ge=-1.0, le=1.0)  # cosine needed to replace a noun
     crop_margin: float | None = Field(default=None, ge=0.0)  # None: as in training
     camera: str | None = None  # frame to use; the first when None
     threads: int | None = Field(default=1, ge=1)  # torch.set_num_threads (process-wide) when set
@@ -64,7 +67,9 @@ class ClipPerceptor:
         self.margin = float(c.crop_margin if c.crop_margin is not None else meta.get("crop_margin", 0.2))
         colors = meta.get("colors")
         self.lexicon = ColorLexicon(colors) if c.ground_colors and colors else None
-        self._text_cache: dict[tuple[str, ...], object] = {}
+        self.nouns: dict[str, str] = {n: shape for shape, ns in meta.get("nouns", {}).items() for n in ns}
+        self._text_cache: dict[tuple, object] = {}
+        self._noun_cache: dict[str, str] = {}
 
     # ------------------------------------------------------------------ Perceptor
 
@@ -91,19 +96,19 @@ class ClipPerceptor:
         with torch.inference_mode():
             image = self.clip.model.encode_image(to_tensor(crops, self.clip.mean, self.clip.std).to(self.config.device),
                                                  normalize=True)
-            text = self.text_embeddings([*labels, *self.negatives])
+            text = torch.cat([self.text_embeddings(labels), self.text_embeddings(self.negatives, ground=False)])
             logits = (image @ text.T).float().cpu().numpy() / self.temperature
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
 
-    def text_embeddings(self, labels: Sequence[str]):
+    def text_embeddings(self, labels: Sequence[str], ground: bool = True):
         """Prompt-ensembled unit text embeddings, cached per label list."""
         import torch
 
-        key = tuple(labels)
+        key = (ground, *labels)
         if key not in self._text_cache:
-            grounded = [self.lexicon.ground(label) if self.lexicon else label for label in labels]
+            grounded = [self.ground(label) for label in labels] if ground else list(labels)
             with torch.inference_mode():
                 per_template = [
                     self.clip.model.encode_text(self.clip.tokenizer([t.format(g) for g in grounded]).to(self.config.device),
@@ -115,6 +120,34 @@ class ClipPerceptor:
                 self._text_cache.clear()
             self._text_cache[key] = embedding
         return self._text_cache[key]
+
+    def ground(self, label: str) -> str:
+        """A query restated in words the image tower was trained against: colour words through
+        the colour lexicon, an unknown head noun ("cube") as the nearest training noun
+        ("block") in the frozen text encoder's own space, where MiniLM does know synonyms."""
+        if self.lexicon is not None:
+            label = self.lexicon.ground(label)
+        if not self.nouns or not self.config.ground_nouns:
+            return label
+        words = label.split()
+        if not words or words[-1] in self.nouns:
+            return label
+        return " ".join(words[:-1] + [self._nearest_noun(words[-1])])
+
+    def _nearest_noun(self, noun: str) -> str:
+        if noun not in self._noun_cache:
+            import torch
+
+            from fmrobot.perception.clip_model import frozen_text_features
+
+            known = list(self.nouns)
+            features = torch.nn.functional.normalize(frozen_text_features(
+                self.clip.model, self.clip.tokenizer, [f"a {w}" for w in [noun, *known]]), dim=-1)
+            similarity = (features[1:] @ features[0]).tolist()
+            best = max(range(len(known)), key=similarity.__getitem__)
+            # Only a close synonym is replaced; an unrelated noun ("mug") keeps its own meaning.
+            self._noun_cache[noun] = self.nouns[known[best]] if similarity[best] >= self.config.noun_similarity else noun
+        return self._noun_cache[noun]
 
     def _frame(self, obs: Observation) -> CameraFrame:
         if not obs.frames:

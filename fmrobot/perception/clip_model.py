@@ -163,6 +163,18 @@ def save_folder(folder: Path, clip: Any, model_cfg: dict[str, Any], metadata: di
     return folder
 
 
+def frozen_text_features(clip: Any, tokenizer: Any, texts: list[str]):
+    """Pooled outputs of a Hugging Face text tower before its projection (the frozen encoder's own space)."""
+    import torch
+
+    tokens = tokenizer(texts)
+    text = clip.text
+    mask = (tokens != text.config.pad_token_id).long()
+    with torch.no_grad():
+        out = text.transformer(input_ids=tokens, attention_mask=mask)
+        return text.pooler(out, mask)
+
+
 # --------------------------------------------------------------------------- crops
 
 

@@ -8,8 +8,13 @@
 LiT (Zhai et al., 2022) locks one pretrained tower and tunes the other to meet it; here
 the locked tower is the text one: all-MiniLM-L6-v2 stays frozen, so phrases the training
 captions never used still land where the encoder puts them, and the image tower and
-both projections learn to meet it. The loss is CLIP's softmax over a bank holding one freshly sampled caption per
-class, so images of one class never count as each other's negatives. The temperature
+both projections learn to meet it. The loss is CLIP's softmax over a bank holding one
+freshly sampled caption per class, so images of one class never count as each other's
+negatives. Distractors (random meshes, cylinders, balls) come in every colour and are
+captioned with colour and shape ("a pink cylinder"), so that colour and shape vary
+independently in training; that is what lets colour-shape pairs never seen in training
+be named. (Shape-only captions on grayscale crops, and colour-only captions, were tried
+and generalized worse to unseen pairs.) The temperature
 of the scores is then fitted on held-out scenes (lowest negative log-likelihood), which
 is what makes the perceptor's scores calibrated probabilities.
 """
@@ -26,14 +31,23 @@ from pathlib import Path
 
 import numpy as np
 
-from fmrobot.perception.clip_model import crop_boxes, lit_model_config, register_config, save_folder, to_tensor
+from fmrobot.perception.clip_model import (
+    crop_boxes,
+    frozen_text_features,
+    lit_model_config,
+    register_config,
+    save_folder,
+    to_tensor,
+)
 
-OBJECT_CAPTIONS = ("a {color} {shape}", "the {color} {shape}", "{color} {shape}", "a photo of a {color} {shape}",
-                   "a {color} {shape} on a table", "a {shape} that is {color}")
+#: Nouns used for each shape in training captions (held-out ones live in benchmarks/heldout_phrases.py).
+SHAPE_NOUNS = {"block": ("block",), "bowl": ("bowl",)}
+OBJECT_CAPTIONS = ("a {color} {noun}", "the {color} {noun}", "{color} {noun}", "a photo of a {color} {noun}",
+                   "a {color} {noun} on a table", "a {noun} that is {color}")
 NEGATIVE_CAPTIONS = {
     "robot": ("a robot arm", "a robot gripper", "part of a robot"),
     "table": ("the table", "an empty table", "a wooden table top"),
-    "distractor": ("a {color} object", "a {color} toy", "a {color} thing"),
+    "distractor": ("a {color} {shape}", "the {color} {shape}", "a photo of a {color} {shape}"),
 }
 #: What the perceptor compares crops with, per query label ("red block") or negative.
 PROMPT_TEMPLATES = ("a {}", "the {}", "a photo of a {}", "a {} on a table")
@@ -44,22 +58,24 @@ def class_of(record: dict) -> str:
     if record["kind"] == "object":
         return f"{record['color']} {record['shape']}"
     if record["kind"] == "distractor":
-        return f"{record['color']} object"
+        # Distractors of every colour and several shapes keep colour and shape apart in training.
+        return f"{record['color']} {record['shape']}"
     return record["kind"]
 
 
 def captions_of(name: str, record: dict) -> list[str]:
     kind = record["kind"]
     if kind == "object":
-        return [t.format(color=record["color"], shape=record["shape"]) for t in OBJECT_CAPTIONS]
+        return [t.format(color=record["color"], noun=noun) for t in OBJECT_CAPTIONS
+                for noun in SHAPE_NOUNS[record["shape"]]]
     if kind == "distractor":
-        return [t.format(color=record["color"]) for t in NEGATIVE_CAPTIONS["distractor"]]
+        return [t.format(color=record["color"], shape=record["shape"]) for t in NEGATIVE_CAPTIONS[kind]]
     return list(NEGATIVE_CAPTIONS[kind])
 
 
 def negative_prompts(colors) -> list[str]:
     """Labels the perceptor also scores so that non-objects can lose to something."""
-    return ["robot arm", "table"] + [f"{c} object" for c in colors]
+    return ["robot arm", "table", "object", "cylinder", "ball"]
 
 
 def load_dataset(folder: Path):
@@ -89,18 +105,6 @@ def make_batch(rng, images, records, indices, size, margin):
     flip = rng.random(len(indices)) < 0.5
     crops[flip] = crops[flip, :, ::-1]
     return np.clip(crops, 0, 255).astype(np.uint8)
-
-
-def encode_pooled(clip, tokenizer, texts: list[str]):
-    """Frozen MiniLM pooled outputs (before the trainable projection)."""
-    import torch
-
-    tokens = tokenizer(texts)
-    text = clip.text
-    mask = (tokens != text.config.pad_token_id).long()
-    with torch.no_grad():
-        out = text.transformer(input_ids=tokens, attention_mask=mask)
-        return text.pooler(out, mask)
 
 
 def prompt_embeddings(clip, tokenizer, labels: list[str]):
@@ -165,10 +169,13 @@ def train(args: argparse.Namespace) -> dict:
     mean, std = open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD
 
     example = {c: next(r for r in records if class_of(r) == c) for c in classes}
-    captions = {c: captions_of(c, example[c]) for c in classes}
-    flat = [(c, text) for c in classes for text in captions[c]]
-    pooled = encode_pooled(clip, tokenizer, [text for _, text in flat])
-    rows = {c: [i for i, (cc, _) in enumerate(flat) if cc == c] for c in classes}
+    banks = {"full": {c: captions_of(c, example[c]) for c in classes}}  # bank -> {class: captions}
+    flat = [(bank, c, text) for bank, members in banks.items() for c, texts in members.items() for text in texts]
+    pooled = frozen_text_features(clip, tokenizer, [text for _, _, text in flat])
+    rows = {(bank, c): [i for i, (b, cc, _) in enumerate(flat) if (b, cc) == (bank, c)] for bank, c, _ in flat}
+    targets = {
+        "full": np.array([class_index[class_of(r)] for r in records]),
+    }
 
     params = [p for p in clip.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.05)
@@ -179,7 +186,6 @@ def train(args: argparse.Namespace) -> dict:
             return args.lr * (step + 1) / warmup
         return args.lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, args.steps - warmup)))
 
-    targets_all = np.array([class_index[class_of(r)] for r in records])
     started = time.time()
     clip.train()
     clip.text.eval()  # frozen tower: keep dropout off
@@ -188,12 +194,17 @@ def train(args: argparse.Namespace) -> dict:
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
         batch = rng.choice(train_idx, size=args.batch, replace=False)
-        x = to_tensor(make_batch(rng, images, records, batch, args.image_size, CROP_MARGIN), mean, std)
-        pick = [rows[c][int(rng.integers(len(rows[c])))] for c in classes]
-        text = torch.nn.functional.normalize(clip.text.proj(pooled[pick]), dim=-1)
-        image = clip.encode_image(x, normalize=True)
-        logits = clip.logit_scale.exp().clamp(max=100) * image @ text.T
-        loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(targets_all[batch]))
+        crops = make_batch(rng, images, records, batch, args.image_size, CROP_MARGIN)
+        inputs = {"full": (crops, batch)}
+        scale = clip.logit_scale.exp().clamp(max=100)
+        loss = 0.0
+        for bank, members in banks.items():
+            pixels, which = inputs[bank]
+            image = clip.encode_image(to_tensor(pixels, mean, std), normalize=True)
+            pick = [rows[(bank, c)][int(rng.integers(len(rows[(bank, c)])))] for c in members]
+            text = torch.nn.functional.normalize(clip.text.proj(pooled[pick]), dim=-1)
+            loss = loss + torch.nn.functional.cross_entropy(scale * image @ text.T,
+                                                            torch.from_numpy(targets[bank][which]))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -215,6 +226,7 @@ def train(args: argparse.Namespace) -> dict:
     metadata = {
         "colors": colors,
         "shapes": data_meta["shapes"],
+        "nouns": {shape: list(nouns) for shape, nouns in SHAPE_NOUNS.items()},
         "negatives": negative_prompts(colors),
         "prompt_templates": list(PROMPT_TEMPLATES),
         "temperature": temperature,
@@ -233,8 +245,11 @@ def train(args: argparse.Namespace) -> dict:
 
 
 def _label_of(record: dict) -> str:
+    """The label a perceptor should give this crop: its class, or the negative it falls under."""
     if record["kind"] == "robot":
         return "robot arm"
+    if record["kind"] == "distractor":
+        return record["shape"]
     return class_of(record)
 
 

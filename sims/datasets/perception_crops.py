@@ -58,7 +58,7 @@ def build_scene(world: World, robot: Panda, rng: np.random.Generator,
     pb.changeVisualShape(world.table_id, -1, rgbaColor=[*tint.tolist(), 1.0], physicsClientId=client)
 
     allowed = _combos(exclude)
-    n_blocks, n_bowls, n_blobs = int(rng.integers(1, 5)), int(rng.integers(1, 4)), int(rng.integers(0, 3))
+    n_blocks, n_bowls, n_blobs = int(rng.integers(1, 5)), int(rng.integers(1, 4)), int(rng.integers(0, 4))
     block_colors = rng.choice(allowed["block"], size=min(n_blocks, len(allowed["block"])), replace=False)
     bowl_colors = rng.choice(allowed["bowl"], size=min(n_bowls, len(allowed["bowl"])), replace=False)
     block_sizes = rng.uniform(0.035, 0.05, len(block_colors))
@@ -93,16 +93,41 @@ def build_scene(world: World, robot: Panda, rng: np.random.Generator,
         records[body] = {"kind": "object", "color": str(color), "shape": "block"}
     for i, scale in enumerate(blob_scales):
         x, y = spots[len(bowl_colors) + len(block_colors) + i]
-        k = int(rng.integers(1000))
-        urdf = f"{pybullet_data.getDataPath()}/random_urdfs/{k:03d}/{k:03d}.urdf"
-        body = pb.loadURDF(urdf, (x, y, TABLE_TOP_Z + 0.05), globalScaling=float(scale), physicsClientId=client)
         color = str(rng.choice(list(COLORS)))
+        shape = str(rng.choice(DISTRACTOR_SHAPES))
+        body = create_distractor(client, rng, shape, float(scale), (x, y))
         pb.changeVisualShape(body, -1, rgbaColor=jittered_rgba(rng, color), physicsClientId=client)
-        records[body] = {"kind": "distractor", "color": color, "shape": "object"}
+        records[body] = {"kind": "distractor", "color": color, "shape": shape}
     world.step(90)
     records[robot.body_id] = {"kind": "robot"}
     records[world.table_id] = {"kind": "table"}
     return records
+
+
+#: Distractors come in every colour, so that colour and shape vary independently in training.
+DISTRACTOR_SHAPES = ("object", "object", "cylinder", "ball")
+
+
+def create_distractor(client: int, rng: np.random.Generator, shape: str, scale: float, xy) -> int:
+    """A random-mesh object from pybullet_data ("object"), a cylinder or a ball."""
+    x, y = xy
+    if shape == "object":
+        k = int(rng.integers(1000))
+        urdf = f"{pybullet_data.getDataPath()}/random_urdfs/{k:03d}/{k:03d}.urdf"
+        return pb.loadURDF(urdf, (x, y, TABLE_TOP_Z + 0.05), globalScaling=scale, physicsClientId=client)
+    radius = 0.02 * scale
+    if shape == "cylinder":
+        height = float(rng.uniform(0.04, 0.07))
+        collision = pb.createCollisionShape(pb.GEOM_CYLINDER, radius=radius, height=height, physicsClientId=client)
+        visual = pb.createVisualShape(pb.GEOM_CYLINDER, radius=radius, length=height, physicsClientId=client)
+        z = TABLE_TOP_Z + height / 2
+    else:
+        collision = pb.createCollisionShape(pb.GEOM_SPHERE, radius=radius, physicsClientId=client)
+        visual = pb.createVisualShape(pb.GEOM_SPHERE, radius=radius, physicsClientId=client)
+        z = TABLE_TOP_Z + radius
+    body = pb.createMultiBody(0.05, collision, visual, (x, y, z), physicsClientId=client)
+    pb.changeDynamics(body, -1, rollingFriction=0.01, spinningFriction=0.01, physicsClientId=client)
+    return body
 
 
 def random_camera(rng: np.random.Generator) -> CameraConfig:

@@ -5,7 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fmrobot.perception.train_lit import NEGATIVE_CAPTIONS, OBJECT_CAPTIONS, PROMPT_TEMPLATES, negative_prompts
+from fmrobot.perception.train_lit import (
+    NEGATIVE_CAPTIONS,
+    OBJECT_CAPTIONS,
+    PROMPT_TEMPLATES,
+    SHAPE_NOUNS,
+    negative_prompts,
+)
 from sims.objects import COLORS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -14,8 +20,10 @@ import heldout_phrases  # noqa: E402
 
 
 def test_no_training_caption_or_prompt_uses_a_heldout_word():
-    texts = [t.format(color=c, shape=s) for t in OBJECT_CAPTIONS for c in COLORS for s in ("block", "bowl")]
-    texts += [t.format(color=c) for ts in NEGATIVE_CAPTIONS.values() for t in ts for c in COLORS]
+    texts = [t.format(color=c, noun=n) for t in OBJECT_CAPTIONS for c in COLORS for ns in SHAPE_NOUNS.values()
+             for n in ns]
+    texts += [t.format(color=c, shape=s) for ts in NEGATIVE_CAPTIONS.values() for t in ts for c in COLORS
+              for s in ("object", "cylinder", "ball")]
     texts += [t.format(label) for t in PROMPT_TEMPLATES for label in negative_prompts(COLORS)]
     used = {word for text in texts for word in text.lower().split()}
     assert not used & heldout_phrases.all_words()

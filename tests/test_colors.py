@@ -1,6 +1,6 @@
 import pytest
 
-from fmrobot.perception.color_names import ColorLexicon, rgb_to_lab
+from fmrobot.colors import ColorLexicon, rgb_to_lab
 from sims.objects import COLORS
 
 LEXICON = ColorLexicon(COLORS)
@@ -25,3 +25,9 @@ def test_known_colours_objects_and_non_colour_phrases_pass_unchanged(phrase):
 def test_lab_of_white_and_black():
     assert rgb_to_lab([1, 1, 1]) == pytest.approx([100, 0, 0], abs=0.05)
     assert rgb_to_lab([0, 0, 0]) == pytest.approx([0, 0, 0], abs=1e-6)
+
+
+def test_every_colour_phrase_in_a_sentence_is_grounded():
+    assert LEXICON.ground("drop the navy cube into the golden dish") in (
+        "drop the gray cube into the yellow dish", "drop the blue cube into the yellow dish")
+    assert LEXICON.ground("put the crimson cube in the teal bowl") == "put the red cube in the cyan bowl"

@@ -1,11 +1,11 @@
-"""Grounding colour words in colour space.
+"""Grounding colour words in colour space, for perception queries and instructions alike.
 
 The frozen sentence encoder that serves as the text tower (all-MiniLM-L6-v2) resolves
 object nouns well ("cube" -> block, "dish" -> bowl: 40 of 40 here) but not colour
 synonyms: on 17 common synonyms of the task colours its nearest colour name is right
 for 6 ("teal" lands on purple, "crimson" on brown), and a linear map fitted on 86
 training synonyms still gets only 11. Colour names, though, are facts with agreed
-values, so a query's colour word is looked up in the named-colour tables that ship with
+values, so a phrase's colour word is looked up in the named-colour tables that ship with
 matplotlib (the xkcd colour survey's 949 names, then CSS4's 148) and restated as the
 nearest colour the image model was trained on, by distance in CIELAB.
 """
@@ -56,22 +56,37 @@ class ColorLexicon:
         return min(self._known_lab, key=lambda name: float(np.linalg.norm(self._known_lab[name] - lab)))
 
     def ground(self, phrase: str) -> str:
-        """'the crimson cube' -> 'the red cube' (when red is known); other phrases unchanged.
+        """'the crimson cube' -> 'the red cube' (when red is known); other words unchanged.
 
-        Only a word group followed by another word is read as a colour: in 'a lemon'
-        the lemon is the object.
+        Every colour name followed by another word is restated; a phrase with no unknown
+        colour comes back as it was. Only a word group followed by another word is read
+        as a colour: in 'a lemon' the lemon is the object.
         """
         words = re.sub(r"[-_]", " ", phrase.strip().lower()).split()
+        out: list[str] = []
+        changed = False
+        i = 0
+        while i < len(words):
+            length, replacement = self._colour_at(words, i)
+            if length:
+                out.append(replacement)
+                changed = changed or replacement != " ".join(words[i:i + length])
+                i += length
+            else:
+                out.append(words[i])
+                i += 1
+        return " ".join(out) if changed else phrase
+
+    def _colour_at(self, words: list[str], start: int) -> tuple[int, str]:
+        """(words consumed, known colour) for a colour name starting at `start`, else (0, "")."""
+        if words[start] in ARTICLES:
+            return 0, ""
         table = None
-        for start in range(len(words)):
-            if words[start] in ARTICLES:
-                continue
-            for length in range(min(self.max_words, len(words) - start - 1), 0, -1):
-                candidate = " ".join(words[start:start + length])
-                if candidate in self.known:
-                    return phrase
-                table = table or named_colors()
-                if candidate in table:
-                    grounded = words[:start] + [self.nearest(table[candidate])] + words[start + length:]
-                    return " ".join(grounded)
-        return phrase
+        for length in range(min(self.max_words, len(words) - start - 1), 0, -1):
+            candidate = " ".join(words[start:start + length])
+            if candidate in self.known:
+                return length, candidate
+            table = table or named_colors()
+            if candidate in table:
+                return length, self.nearest(table[candidate])
+        return 0, ""
