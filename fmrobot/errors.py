@@ -28,3 +28,7 @@ class ObjectNotFoundError(PlanningError):
 
 class SkillArgumentError(PlanningError):
     """A skill call names an unknown skill or has arguments its schema rejects."""
+
+
+class LanguageModelError(FmrobotError):
+    """A language-model backend could not answer: unreachable, refused, or a malformed reply."""

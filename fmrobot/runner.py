@@ -15,7 +15,7 @@ from typing import Any, Iterator
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from fmrobot.errors import ConfigError, FmrobotError, PlanningError
+from fmrobot.errors import ConfigError, FmrobotError, LanguageModelError, PlanningError
 from fmrobot.interfaces import Environment, Perceptor, Planner, Policy, SafetyShield
 from fmrobot.types import (
     EpisodeResult,
@@ -99,7 +99,7 @@ class Runner:
             self._solve(episode.instruction, obs, context, clock, trace, state)
         except _EpisodeOver as over:
             failure = over.reason
-        except PlanningError as error:
+        except (PlanningError, LanguageModelError) as error:
             failure = f"planning: {error}"
             trace.append({"event": "planning_error", "error": str(error)})
         with clock("simulation"):
@@ -170,6 +170,8 @@ class Runner:
                 if state.replans >= self.config.max_replans:
                     raise _EpisodeOver(f"gave up after {state.replans} replans; last failure: {feedback.reason}")
                 state.replans += 1
+                if feedback.env_steps > 0:  # the arm moved, so it may be in the way now
+                    obs = self._go_home(obs, scene, context, clock, trace, state)
             elif decision.plan is not None and decision.plan.final:
                 return
             if feedback is None:
@@ -178,6 +180,23 @@ class Runner:
             with clock("planning"):
                 decision = self.planner.replan(decision, feedback, scene, context)
         raise _EpisodeOver(f"no final plan after {self.config.max_decisions} planner decisions")
+
+    def _go_home(self, obs: Observation, scene: SceneDescription, context: PlanningContext, clock: _StageClock,
+                 trace: list, state: "_Progress") -> Observation:
+        """Move the arm out of the cameras' view before looking again, if the policy can.
+
+        After a failed skill the arm often hangs over the objects: seen from the camera it
+        hides them, or merges with one of the same colour into a single proposal.
+        """
+        home = next((s for s in self.policy.skills if s.name == "home"), None)
+        if home is None or state.steps >= state.budget:
+            return obs
+        skills = context.skills if any(s.name == "home" for s in context.skills) else (*context.skills, home)
+        feedback, obs = self._run_skill(-1, SkillCall(skill="home"), scene, obs,
+                                        context.model_copy(update={"skills": skills}), clock, state)
+        state.calls -= 1  # not a planned skill call
+        trace.append({"event": "home", **feedback.model_dump(mode="json")})
+        return obs
 
     def _execute(self, decision: PlanDecision, scene: SceneDescription, obs: Observation,
                  context: PlanningContext, clock: _StageClock, trace: list,

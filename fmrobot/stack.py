@@ -52,9 +52,21 @@ def resolve_components(config: Mapping[str, Any]) -> dict[str, registry.Resolved
     return resolved
 
 
+def build_planner(planner: registry.Resolved, config: Mapping[str, Any]) -> Any:
+    """The planner, with a language model built from the `llm` group if it asks for one."""
+    if not getattr(planner.cls, "needs_llm", False):
+        return planner.build()
+    if config.get("llm") is None:
+        raise ConfigError(f"planner {planner.name!r} needs a language model; choose one with llm=<name> "
+                          f"({', '.join(registry.available('llm'))})")
+    return planner.build(llm=registry.resolve("llm", config["llm"]).build())
+
+
 def build_runner(config: Mapping[str, Any]) -> Runner:
     settings = RunSettings.from_config(config)
     parts = resolve_components(config)
+    if config.get("llm") is not None:
+        registry.resolve("llm", config["llm"])  # validate it now, even if built later
     task = parts["task"].build()
     try:
         env = parts["env"].build(task=task, robot=config.get("robot"))
@@ -66,7 +78,7 @@ def build_runner(config: Mapping[str, Any]) -> Runner:
         return Runner(
             env=env,
             perceptor=parts["perception"].build(),
-            planner=parts["planner"].build(),
+            planner=build_planner(parts["planner"], config),
             policy=parts["policy"].build(),
             shield=parts["safety"].build(),
             config=settings.runner,

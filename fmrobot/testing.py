@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from fmrobot.control.skills import STANDARD_SKILLS
+from fmrobot.control.skills import PICK, PLACE
 from fmrobot.errors import FmrobotError
 from fmrobot.types import (
     Action,
@@ -114,7 +114,7 @@ def synthetic_context() -> PlanningContext:
         vocabulary=tuple(SYNTHETIC_OBJECTS),
     )
     oracle = task.templates[0].plan_for(block="red block", bowl="green bowl")
-    return PlanningContext(skills=STANDARD_SKILLS, task=task, oracle_plan=oracle)
+    return PlanningContext(skills=(PICK, PLACE), task=task, oracle_plan=oracle)
 
 
 # --------------------------------------------------------------------------- checks

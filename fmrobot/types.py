@@ -237,6 +237,13 @@ class SkillSpec(Value):
     description: str
     parameters: type[BaseModel]
     object_arguments: tuple[str, ...] = ()  # arguments that name objects in the scene
+    phrase: str = ""  # how a call reads in words, with argument slots: "pick up the {object}"
+
+    def say(self, call: "SkillCall") -> str:
+        """The call in words ("pick up the red block"), for language-model prompts."""
+        if not self.phrase:
+            return str(call)
+        return self.phrase.format(**{k: v for k, v in call.args.items()})
 
     def parameter_schema(self) -> dict[str, Any]:
         return self.parameters.model_json_schema()
@@ -297,6 +304,9 @@ class PlanDecision(Value):
     help: HelpRequest | None = None
     confidence: float = Field(default=1.0, ge=0.0, le=1.0)
     rationale: str = ""
+    # What has been executed for this instruction so far, oldest first: planners that decide
+    # step by step carry it from decision to decision instead of keeping state.
+    history: tuple["StepFeedback", ...] = ()
 
     @model_validator(mode="after")
     def _plan_xor_help(self) -> "PlanDecision":
@@ -458,3 +468,6 @@ class EpisodeResult(Value):
     wall_time: float
     trace_file: str | None = None
     video_file: str | None = None
+
+
+PlanDecision.model_rebuild()

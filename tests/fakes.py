@@ -24,30 +24,35 @@ def compose_config(overrides: Sequence[str]) -> dict:
 
 
 class FlakyPolicy(ScriptedPolicy):
-    """The scripted policy, except that the first `failures` skill calls fail at once."""
+    """The scripted policy, except that the first `failures` skill calls fail after three steps."""
 
-    def __init__(self, failures: int = 1):
+    def __init__(self, failures: int = 1, steps_before_failing: int = 3):
         super().__init__()
         self.failures_left = failures
+        self.steps_before_failing = steps_before_failing
         self.calls: list[str] = []
-        self._failing = False
+        self._countdown: int | None = None
 
     def reset(self, call: SkillCall, scene: SceneDescription, obs: Observation) -> None:
         self.calls.append(str(call))
-        self._failing = self.failures_left > 0
-        if self._failing:
-            self.failures_left -= 1
-            return
         super().reset(call, scene, obs)
+        self._countdown = None
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            self._countdown = self.steps_before_failing
 
     def status(self, obs: Observation) -> SkillStatus:
-        return SkillStatus.FAILURE if self._failing else super().status(obs)
+        if self._countdown is not None:
+            return SkillStatus.FAILURE if self._countdown <= 0 else SkillStatus.RUNNING
+        return super().status(obs)
 
     def act(self, obs: Observation) -> Action:
+        if self._countdown is not None:
+            self._countdown -= 1
         return super().act(obs)
 
     def failure_reason(self) -> str:
-        return "injected failure" if self._failing else super().failure_reason()
+        return "injected failure" if self._countdown is not None else super().failure_reason()
 
 
 # --------------------------------------------------------------------------- tiny offline models
@@ -137,3 +142,44 @@ def save_tiny_clip(folder: Path, colors: dict | None = None) -> Path:
     if colors:
         metadata["colors"] = colors
     return save_folder(folder, model, TINY_CLIP_CONFIG, metadata)
+
+
+class KeywordLM:
+    """A deterministic stand-in language model: a continuation scores by the words it
+    shares with the prompt's last instruction, minus a length penalty. Records calls."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, tuple[str, ...]]] = []
+
+    def score(self, prompt: str, continuations):
+        self.calls.append((prompt, tuple(continuations)))
+        human = prompt.rsplit("Human:", 1)[-1].split("\n")[0].lower().split()
+        taken = prompt.rsplit("Robot:", 1)[-1].lower()
+        scores = []
+        for text in continuations:
+            words = text.strip(" .").lower().split()
+            overlap = sum(w in human for w in words)
+            repeat = 5.0 if text.strip(" .") in taken else 0.0
+            finished = 4.0 if words == ["done"] and "put it in" in taken and human != ["n/a"] else 0.0
+            scores.append(overlap - repeat + finished - 0.1 * len(words))
+        return scores
+
+    def generate(self, messages, schema=None) -> str:
+        raise NotImplementedError
+
+
+class ScriptedLM:
+    """Answers generate() with the given texts in order; records the messages it saw."""
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.seen: list[list] = []
+        self.schemas: list = []
+
+    def generate(self, messages, schema=None) -> str:
+        self.seen.append(list(messages))
+        self.schemas.append(schema)
+        return self.answers.pop(0)
+
+    def score(self, prompt, continuations):
+        raise NotImplementedError

@@ -30,10 +30,25 @@ def _test_options(group: str, name: str, request) -> dict:
     return {}
 
 
+def _test_dependencies(resolved) -> dict:
+    """Planners that need a language model get a deterministic stand-in."""
+    if not getattr(resolved.cls, "needs_llm", False):
+        return {}
+    import json
+
+    from tests.fakes import KeywordLM, ScriptedLM
+
+    if resolved.name == "llm_structured":
+        plan = json.dumps({"steps": [{"skill": "pick", "args": {"object": "red block"}},
+                                     {"skill": "place", "args": {"target": "green bowl"}}]})
+        return {"llm": ScriptedLM([plan] * 10)}
+    return {"llm": KeywordLM()}
+
+
 @pytest.mark.parametrize("group,name,check", list(_registered()))
 def test_registered_component_conforms(group, name, check, request):
-    component = registry.resolve(group, {"name": name, **_test_options(group, name, request)}).build()
-    check(component)
+    resolved = registry.resolve(group, {"name": name, **_test_options(group, name, request)})
+    check(resolved.build(**_test_dependencies(resolved)))
 
 
 class CrashingPlanner:

@@ -1,0 +1,1 @@
+"""Language-model backends behind the `LanguageModel` interface (`llm=<name>`)."""

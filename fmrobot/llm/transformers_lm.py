@@ -1,0 +1,179 @@
+"""Causal language models through transformers: hub id, local folder, or GGUF file.
+
+Scoring is the planner's hot path, so it never re-reads a prompt it has seen: the
+key-value cache of every scored prompt is kept (a few, least recently used first out),
+a new prompt resumes from the longest cached token prefix (the few-shot examples that
+do not change between decisions), and all continuations are then scored in one batched
+pass over copies of that cache, instead of one full forward per candidate.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from typing import Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fmrobot.errors import ConfigError
+from fmrobot.interfaces import Message
+
+_MIN_VOCABULARY = 100  # offline, a tokenizer without its files can load with a handful of tokens
+
+
+class TransformersLMConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str  # Hugging Face hub id or local folder
+    gguf_file: str | None = None  # a .gguf file inside `model` (transformers dequantizes it)
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    threads: int | None = Field(default=1, ge=1)  # torch.set_num_threads (process-wide) when set
+    max_new_tokens: int = Field(default=256, ge=1)
+    prefix_cache_size: int = Field(default=4, ge=0)  # prompts whose key-value cache is kept
+    device: str = "cpu"
+
+
+def load_causal_lm(model: str, gguf_file: str | None = None, dtype: str = "float32", device: str = "cpu"):
+    """Tokenizer and model, or one ConfigError that says what failed and what to do."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    what = f"{model!r}" + (f" (gguf_file={gguf_file!r})" if gguf_file else "")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model, gguf_file=gguf_file)
+        lm = AutoModelForCausalLM.from_pretrained(model, gguf_file=gguf_file, dtype=getattr(torch, dtype))
+    except Exception as error:
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        raise ConfigError(
+            f"could not load language model {what}: {type(error).__name__}: {first}. Without a model hub, give a "
+            "local folder written by save_pretrained, or a folder holding the .gguf file and its name in gguf_file"
+        ) from error
+    if len(tokenizer) < _MIN_VOCABULARY:
+        raise ConfigError(f"the tokenizer of {what} loaded with {len(tokenizer)} tokens: its files are missing")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer, lm.to(device).eval()
+
+
+class TransformersLM:
+    """`LanguageModel` over a transformers causal LM."""
+
+    Config = TransformersLMConfig
+
+    def __init__(self, config: TransformersLMConfig, tokenizer=None, model=None):
+        import torch
+
+        self.config = config
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
+        if model is None:
+            tokenizer, model = load_causal_lm(config.model, config.gguf_file, config.dtype, config.device)
+        self.tokenizer, self.model = tokenizer, model
+        self._prefixes: OrderedDict[tuple[int, ...], tuple[object, object]] = OrderedDict()
+        self.stats = {"prompt_tokens": 0, "cached_tokens": 0, "continuation_tokens": 0, "generated_tokens": 0}
+
+    # ------------------------------------------------------------------ LanguageModel
+
+    def score(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        """Summed log-probability of each continuation's tokens after the prompt.
+
+        The prompt and each continuation are tokenized apart, so a continuation should
+        bring its own leading space (" pick up the red block").
+        """
+        import torch
+
+        if not continuations:
+            return []
+        prompt_ids = self.tokenizer(prompt, add_special_tokens=False).input_ids
+        if not prompt_ids:
+            raise ValueError("score() needs a non-empty prompt")
+        cache, last_logits = self._prompt_state(prompt_ids)
+        pieces = [self.tokenizer(c, add_special_tokens=False).input_ids for c in continuations]
+        if any(not p for p in pieces):
+            raise ValueError("every continuation must have at least one token")
+        width = max(len(p) for p in pieces)
+        batch = len(pieces)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((batch, width), pad, dtype=torch.long)
+        valid = torch.zeros((batch, width), dtype=torch.bool)
+        for row, piece in enumerate(pieces):
+            ids[row, : len(piece)] = torch.tensor(piece)
+            valid[row, : len(piece)] = True
+        n = len(prompt_ids)
+        attention = torch.cat([torch.ones((batch, n), dtype=torch.long), valid.long()], dim=1)
+        positions = torch.arange(n, n + width).expand(batch, width)
+        batched = copy.deepcopy(cache)
+        batched.batch_repeat_interleave(batch)
+        with torch.inference_mode():
+            out = self.model(input_ids=ids.to(self.model.device), attention_mask=attention.to(self.model.device),
+                             position_ids=positions.to(self.model.device), past_key_values=batched, use_cache=True)
+        # Token t of a continuation is predicted at step t - 1; its first token by the prompt's last step.
+        logits = torch.cat([last_logits.expand(batch, 1, -1), out.logits[:, :-1].float().cpu()], dim=1)
+        logp = torch.log_softmax(logits, dim=-1).gather(2, ids[..., None])[..., 0]
+        self.stats["continuation_tokens"] += int(valid.sum())
+        return (logp * valid).sum(dim=1).tolist()
+
+    def generate(self, messages: Sequence[Message], schema: type[BaseModel] | None = None) -> str:
+        """Greedy chat completion. `schema` is not enforced here (no constrained decoding in this
+        backend): callers validate the text and re-prompt, as the structured planner does."""
+        import torch
+
+        chat = [{"role": m.role, "content": m.content} for m in messages]
+        ids = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt",
+                                                 return_dict=True)
+        with torch.inference_mode():
+            out = self.model.generate(**{k: v.to(self.model.device) for k, v in ids.items()},
+                                      max_new_tokens=self.config.max_new_tokens, do_sample=False,
+                                      pad_token_id=self.tokenizer.pad_token_id)
+        new = out[0, ids["input_ids"].shape[1]:]
+        self.stats["generated_tokens"] += int(new.numel())
+        return self.tokenizer.decode(new, skip_special_tokens=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False).input_ids)
+
+    # ------------------------------------------------------------------ prefix cache
+
+    def _prompt_state(self, prompt_ids: list[int]):
+        """Key-value cache and last-position logits for the prompt, resumed from the longest cached prefix."""
+        import torch
+        from transformers import DynamicCache
+
+        key = tuple(prompt_ids)
+        if key in self._prefixes:
+            self._prefixes.move_to_end(key)
+            self.stats["cached_tokens"] += len(key)
+            return self._prefixes[key]
+        best, best_len = None, 0
+        for cached_key in self._prefixes:
+            common = _common_prefix(cached_key, key)
+            if common > best_len:
+                best, best_len = cached_key, common
+        best_len = min(best_len, len(key) - 1)  # at least one token must run to get the last logits
+        if best is not None and best_len > 0:
+            cache = copy.deepcopy(self._prefixes[best][0])
+            surplus = cache.get_seq_length() - best_len
+            if surplus > 0:
+                cache.crop(-surplus)  # this transformers API takes the number of tokens to drop, negated
+        else:
+            cache, best_len = DynamicCache(), 0
+        rest = torch.tensor([prompt_ids[best_len:]], device=self.model.device)
+        positions = torch.arange(best_len, len(prompt_ids), device=self.model.device)[None]
+        with torch.inference_mode():
+            out = self.model(input_ids=rest, past_key_values=cache, position_ids=positions, use_cache=True)
+        state = (out.past_key_values, out.logits[:, -1:].float().cpu())
+        self.stats["prompt_tokens"] += len(prompt_ids) - best_len
+        self.stats["cached_tokens"] += best_len
+        if self.config.prefix_cache_size:
+            self._prefixes[key] = state
+            while len(self._prefixes) > self.config.prefix_cache_size:
+                self._prefixes.popitem(last=False)
+        return state
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i

@@ -1,0 +1,84 @@
+import math
+
+import pytest
+
+from fmrobot.errors import PlanningError
+from fmrobot.planning.llm_scoring import LlmScoringConfig, LlmScoringPlanner, enumerate_candidates
+from fmrobot.testing import check_planner, synthetic_context, synthetic_scene
+from fmrobot.types import SkillCall, SkillStatus, StepFeedback
+from tests.fakes import KeywordLM
+
+
+def run_to_done(planner, instruction="put the red block in the green bowl"):
+    scene, context = synthetic_scene(), synthetic_context()
+    decision = planner.plan(instruction, scene, context)
+    steps = []
+    while not decision.plan.final:
+        (step,) = decision.plan.steps
+        steps.append(step)
+        feedback = StepFeedback(step_index=0, call=step, status=SkillStatus.SUCCESS)
+        decision = planner.replan(decision, feedback, scene, context)
+    return steps, decision
+
+
+def test_candidates_cover_every_skill_and_object():
+    calls = enumerate_candidates(synthetic_scene(), synthetic_context().skills)
+    assert SkillCall(skill="pick", args={"object": "red block"}) in calls
+    assert SkillCall(skill="place", args={"target": "green bowl"}) in calls
+    assert len(calls) == 4
+
+
+def test_decides_step_by_step_until_done_and_keeps_history():
+    steps, last = run_to_done(LlmScoringPlanner(llm=KeywordLM()))
+    assert steps == [SkillCall(skill="pick", args={"object": "red block"}),
+                     SkillCall(skill="place", args={"target": "green bowl"})]
+    assert last.plan.steps == () and len(last.history) == 2
+
+
+def test_one_batched_score_call_per_decision_and_cached_content_free_scores():
+    lm = KeywordLM()
+    planner = LlmScoringPlanner(llm=lm)
+    run_to_done(planner)
+    run_to_done(planner)
+    instruction_calls = [c for c in lm.calls if "N/A" not in c[0].rsplit("Human:", 1)[-1]]
+    content_free = [c for c in lm.calls if "N/A" in c[0].rsplit("Human:", 1)[-1]]
+    assert len(instruction_calls) == 6  # three decisions per run, each one call with every candidate
+    assert all(len(c[1]) == 5 for c in lm.calls)  # 4 skill calls + done
+    assert len(content_free) == 3  # the second run reuses the first run's content-free scores
+
+
+def test_history_rules_out_impossible_steps():
+    planner = LlmScoringPlanner(llm=KeywordLM())
+    scene = synthetic_scene()
+    candidates = enumerate_candidates(scene, synthetic_context().skills)
+    empty = planner.affordances(candidates, scene, [])
+    holding = planner.affordances(candidates, scene, [SkillCall(skill="pick", args={"object": "red block"})])
+    for call, free, held in zip(candidates, empty, holding):
+        assert (free == -math.inf) == (call.skill == "place")
+        assert (held == -math.inf) == (call.skill == "pick")
+
+
+def test_colour_synonyms_are_grounded_to_scene_colours():
+    planner = LlmScoringPlanner(llm=KeywordLM())
+    assert planner.ground("put the crimson cube in the emerald dish", synthetic_scene()) == \
+        "put the red cube in the green dish"
+    assert LlmScoringPlanner(LlmScoringConfig(ground_colors=False), llm=KeywordLM()).ground(
+        "the crimson cube", synthetic_scene()) == "the crimson cube"
+
+
+def test_gives_up_without_done():
+    planner = LlmScoringPlanner(LlmScoringConfig(max_steps=1), llm=KeywordLM())
+    scene, context = synthetic_scene(), synthetic_context()
+    first = planner.plan("put the red block in the green bowl", scene, context)
+    feedback = StepFeedback(step_index=0, call=first.plan.steps[0], status=SkillStatus.SUCCESS)
+    with pytest.raises(PlanningError, match="no 'done' after 1 steps"):
+        planner.replan(first, feedback, scene, context)
+
+
+def test_unknown_prompt_lists_the_shipped_ones():
+    with pytest.raises(PlanningError, match="tabletop_steps"):
+        LlmScoringPlanner(LlmScoringConfig(prompt="nope"), llm=KeywordLM())
+
+
+def test_conforms():
+    check_planner(LlmScoringPlanner(llm=KeywordLM()))
