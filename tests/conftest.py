@@ -47,3 +47,11 @@ def tiny_clip_dir(tmp_path_factory):
 
     return save_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny", colors={"red": [0.85, 0.12, 0.12],
                                                                            "green": [0.15, 0.65, 0.2]})
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory) -> str:
+    """A tiny random causal LM (Llama) with its own tokenizer, saved once per session."""
+    from tests.fakes import save_tiny_causal_lm
+
+    return save_tiny_causal_lm(tmp_path_factory.mktemp("lm") / "tiny")

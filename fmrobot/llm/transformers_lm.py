@@ -3,13 +3,14 @@
 Scoring is the planner's hot path, so it never re-reads a prompt it has seen: the
 key-value cache of every scored prompt is kept (a few, least recently used first out),
 a new prompt resumes from the longest cached token prefix (the few-shot examples that
-do not change between decisions), and all continuations are then scored in one batched
-pass over copies of that cache, instead of one full forward per candidate.
+do not change between decisions), and all continuations are then scored in one forward
+pass over that cache as a token tree, instead of one full forward per candidate.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 from collections import OrderedDict
 from typing import Literal, Sequence
 
@@ -70,7 +71,10 @@ class TransformersLM:
             tokenizer, model = load_causal_lm(config.model, config.gguf_file, config.dtype, config.device)
         self.tokenizer, self.model = tokenizer, model
         self._prefixes: OrderedDict[tuple[int, ...], tuple[object, object]] = OrderedDict()
-        self.stats = {"prompt_tokens": 0, "cached_tokens": 0, "continuation_tokens": 0, "generated_tokens": 0}
+        self.stats = {"prompt_tokens": 0, "cached_tokens": 0, "continuation_tokens": 0, "tree_tokens": 0,
+                      "generated_tokens": 0}
+        # Most causal LMs can skip the vocabulary projection for positions nobody reads.
+        self._keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
 
     # ------------------------------------------------------------------ LanguageModel
 
@@ -78,7 +82,10 @@ class TransformersLM:
         """Summed log-probability of each continuation's tokens after the prompt.
 
         The prompt and each continuation are tokenized apart, so a continuation should
-        bring its own leading space (" pick up the red block").
+        bring its own leading space (" pick up the red block"). All continuations run in
+        one forward pass as a token tree after the cached prompt: shared leading tokens
+        (" pick up the") appear once, and an attention mask lets each token see the prompt
+        and its own ancestors only (tree attention, as in speculative decoding).
         """
         import torch
 
@@ -87,31 +94,64 @@ class TransformersLM:
         prompt_ids = self.tokenizer(prompt, add_special_tokens=False).input_ids
         if not prompt_ids:
             raise ValueError("score() needs a non-empty prompt")
-        cache, last_logits = self._prompt_state(prompt_ids)
         pieces = [self.tokenizer(c, add_special_tokens=False).input_ids for c in continuations]
         if any(not p for p in pieces):
             raise ValueError("every continuation must have at least one token")
-        width = max(len(p) for p in pieces)
-        batch = len(pieces)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.full((batch, width), pad, dtype=torch.long)
-        valid = torch.zeros((batch, width), dtype=torch.bool)
-        for row, piece in enumerate(pieces):
-            ids[row, : len(piece)] = torch.tensor(piece)
-            valid[row, : len(piece)] = True
-        n = len(prompt_ids)
-        attention = torch.cat([torch.ones((batch, n), dtype=torch.long), valid.long()], dim=1)
-        positions = torch.arange(n, n + width).expand(batch, width)
-        batched = copy.deepcopy(cache)
-        batched.batch_repeat_interleave(batch)
-        with torch.inference_mode():
-            out = self.model(input_ids=ids.to(self.model.device), attention_mask=attention.to(self.model.device),
-                             position_ids=positions.to(self.model.device), past_key_values=batched, use_cache=True)
-        # Token t of a continuation is predicted at step t - 1; its first token by the prompt's last step.
-        logits = torch.cat([last_logits.expand(batch, 1, -1), out.logits[:, :-1].float().cpu()], dim=1)
-        logp = torch.log_softmax(logits, dim=-1).gather(2, ids[..., None])[..., 0]
-        self.stats["continuation_tokens"] += int(valid.sum())
-        return (logp * valid).sum(dim=1).tolist()
+        cache, last_logits = self._prompt_state(prompt_ids)
+        tree = _TokenTree(pieces)
+        start = len(prompt_ids)
+        inner = [i for i in range(len(tree.tokens)) if tree.has_children[i]]
+        logp_rows = torch.log_softmax(last_logits[0], dim=-1)  # (1, vocabulary): the prompt's last step
+        if inner:
+            width = len(tree.tokens)
+            dtype = self.model.dtype
+            mask = torch.full((1, 1, width, start + width), torch.finfo(dtype).min, dtype=dtype)
+            mask[..., :start] = 0
+            for row, ancestors in enumerate(tree.ancestors):
+                mask[0, 0, row, [start + a for a in ancestors]] = 0
+            extra = {"logits_to_keep": torch.tensor(inner)} if self._keeps_logits else {}
+            try:
+                with torch.inference_mode():
+                    out = self.model(input_ids=torch.tensor([tree.tokens], device=self.model.device),
+                                     attention_mask=mask.to(self.model.device),
+                                     position_ids=torch.tensor([[start + d for d in tree.depth]],
+                                                               device=self.model.device),
+                                     past_key_values=cache, use_cache=True, **extra)
+            finally:
+                cache.crop(-(cache.get_seq_length() - start))  # the cached prompt state stays as it was
+            logits = out.logits[0].float().cpu()
+            if not self._keeps_logits:
+                logits = logits[inner]
+            logp_rows = torch.cat([logp_rows, torch.log_softmax(logits, dim=-1)])
+        row_of = {node: 1 + k for k, node in enumerate(inner)}  # node -> its row of next-token log-probs
+        scores = []
+        for path in tree.paths:
+            total, row = 0.0, 0
+            for node in path:
+                total += float(logp_rows[row, tree.tokens[node]])
+                row = row_of.get(node, -1)  # only a leaf has none, and a leaf ends its path
+            scores.append(total)
+        self.stats["continuation_tokens"] += sum(len(p) for p in pieces)
+        self.stats["tree_tokens"] += len(tree.tokens)
+        return scores
+
+    def score_naive(self, prompt: str, continuations: Sequence[str]) -> list[float]:
+        """The reference: one full forward over prompt + continuation per candidate, no cache.
+
+        Same numbers as `score` (to rounding); kept for tests and the speed benchmark.
+        """
+        import torch
+
+        prompt_ids = self.tokenizer(prompt, add_special_tokens=False).input_ids
+        out = []
+        for text in continuations:
+            piece = self.tokenizer(text, add_special_tokens=False).input_ids
+            ids = torch.tensor([prompt_ids + piece], device=self.model.device)
+            with torch.inference_mode():
+                logits = self.model(input_ids=ids, use_cache=False).logits[0].float().cpu()
+            logp = torch.log_softmax(logits[len(prompt_ids) - 1:-1], dim=-1)
+            out.append(float(logp.gather(1, torch.tensor(piece)[:, None]).sum()))
+        return out
 
     def generate(self, messages: Sequence[Message], schema: type[BaseModel] | None = None) -> str:
         """Greedy chat completion. `schema` is not enforced here (no constrained decoding in this
@@ -160,7 +200,8 @@ class TransformersLM:
         rest = torch.tensor([prompt_ids[best_len:]], device=self.model.device)
         positions = torch.arange(best_len, len(prompt_ids), device=self.model.device)[None]
         with torch.inference_mode():
-            out = self.model(input_ids=rest, past_key_values=cache, position_ids=positions, use_cache=True)
+            extra = {"logits_to_keep": 1} if self._keeps_logits else {}
+            out = self.model(input_ids=rest, past_key_values=cache, position_ids=positions, use_cache=True, **extra)
         state = (out.past_key_values, out.logits[:, -1:].float().cpu())
         self.stats["prompt_tokens"] += len(prompt_ids) - best_len
         self.stats["cached_tokens"] += best_len
@@ -169,6 +210,34 @@ class TransformersLM:
             while len(self._prefixes) > self.config.prefix_cache_size:
                 self._prefixes.popitem(last=False)
         return state
+
+
+class _TokenTree:
+    """Token lists merged into a prefix tree, flattened in insertion order (a parent precedes its children)."""
+
+    def __init__(self, pieces: Sequence[Sequence[int]]):
+        self.tokens: list[int] = []
+        self.depth: list[int] = []
+        self.ancestors: list[list[int]] = []  # each node's ancestors and itself
+        self.has_children: list[bool] = []
+        self.paths: list[list[int]] = []  # node indices of each piece
+        children: dict[tuple[int, int], int] = {}  # (parent node or -1, token) -> node
+        for piece in pieces:
+            parent, path = -1, []
+            for token in piece:
+                node = children.get((parent, token))
+                if node is None:
+                    node = len(self.tokens)
+                    children[(parent, token)] = node
+                    self.tokens.append(token)
+                    self.depth.append(len(path))
+                    self.ancestors.append((self.ancestors[parent] if parent >= 0 else []) + [node])
+                    self.has_children.append(False)
+                    if parent >= 0:
+                        self.has_children[parent] = True
+                path.append(node)
+                parent = node
+            self.paths.append(path)
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
