@@ -7,10 +7,20 @@ Requests have a timeout and a bounded number of retries (connection errors, 429,
 Scoring needs token log-probabilities of a given text. Where the server returns them
 for an echoed prompt (`/v1/completions` with `echo` and `logprobs`, as vLLM does), a
 continuation scores the sum of its tokens' log-probabilities. Where it does not (for
-example `transformers serve` ignores `logprobs` and `echo`), the documented fallback
-is choice: the model is shown the numbered continuations and asked for the best
-number; the chosen one scores 0 and the others -1000. That ranks but is not a
-likelihood, so calibration and conformal sets degrade to a single choice.
+example `transformers serve` ignores `logprobs` and `echo`, and answers 400 to a list
+of prompts), the documented fallback is choice: the model is shown the numbered
+continuations and asked for the best number, in at most 16 tokens (an answer that
+quotes exactly one option's text instead picks that option); the chosen one scores 0
+and the others -1000. That ranks but is not a likelihood, so calibration and conformal
+sets degrade to a single choice. `auto` falls back to choice when the echoed request
+gets no log-probabilities or is refused (HTTP 400, 404, 405, 422 or 501); a server that
+cannot be reached is an error, not a fallback.
+
+`transformers serve` also ignores `response_format`, so structured planning against it
+relies on the planner's validation and re-prompting, not on constrained decoding. It
+loads the model a request names (a hub id or a local folder); started with a model
+argument (`transformers serve /path/to/folder`) it serves only that one, and `model`
+here must name it exactly.
 """
 
 from __future__ import annotations
@@ -31,6 +41,9 @@ from fmrobot.interfaces import Message
 
 log = logging.getLogger(__name__)
 NOT_CHOSEN = -1000.0
+CHOICE_TOKENS = 16  # the choice answer is a number; a longer one tends to mention every option
+#: HTTP statuses meaning "this server does not do echoed log-probabilities", not a failure
+NO_LOGPROBS_STATUSES = (400, 404, 405, 422, 501)
 
 
 class OpenAICompatibleConfig(BaseModel):
@@ -75,10 +88,13 @@ class OpenAICompatibleLM:
         return self._score_by_choice(prompt, continuations)
 
     def generate(self, messages: Sequence[Message], schema: type[BaseModel] | None = None) -> str:
+        return self._chat(messages, schema, self.config.max_tokens)
+
+    def _chat(self, messages: Sequence[Message], schema: type[BaseModel] | None, max_tokens: int) -> str:
         body: dict[str, Any] = {
             "model": self.config.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "max_tokens": self.config.max_tokens,
+            "max_tokens": max_tokens,
             "temperature": self.config.temperature,
         }
         if schema is not None and self.config.json_schema:
@@ -95,7 +111,9 @@ class OpenAICompatibleLM:
     def _score_logprobs(self, prompt: str, continuations: Sequence[str]) -> list[float] | None:
         body = {"model": self.config.model, "prompt": [prompt + c for c in continuations], "max_tokens": 1,
                 "echo": True, "logprobs": 0, "temperature": 0.0}
-        reply = self._post("/completions", body)
+        reply = self._post("/completions", body, refused=NO_LOGPROBS_STATUSES)
+        if reply is None:
+            return None
         choices = sorted(reply.get("choices") or [], key=lambda c: c.get("index", 0))
         if len(choices) != len(continuations):
             return None
@@ -117,16 +135,16 @@ class OpenAICompatibleLM:
             Message(role="system", content="Answer with the number of the best option only."),
             Message(role="user", content=f"{prompt}\n\nWhich continuation is best?\n{options}\nNumber:"),
         ]
-        answer = self.generate(messages)
-        found = re.search(r"\d+", answer)
-        choice = int(found.group()) if found else 0
-        if not 1 <= choice <= len(continuations):
+        answer = self._chat(messages, None, min(self.config.max_tokens, CHOICE_TOKENS))
+        choice = _chosen_option(answer, continuations)
+        if choice is None:
             raise LanguageModelError(f"the model answered {answer[:80]!r}, not an option number 1..{len(continuations)}")
         return [0.0 if i == choice else NOT_CHOSEN for i in range(1, len(continuations) + 1)]
 
     # ------------------------------------------------------------------ HTTP
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _post(self, path: str, body: dict[str, Any], refused: Sequence[int] = ()) -> dict[str, Any] | None:
+        """The JSON reply; None (no retry) if the server answers with an HTTP status in `refused`."""
         url = self.config.base_url.rstrip("/") + path
         headers = {"Content-Type": "application/json"}
         key = os.environ.get(self.config.api_key_env) if self.config.api_key_env else None
@@ -146,6 +164,9 @@ class OpenAICompatibleLM:
                 return reply
             except urllib.error.HTTPError as error:
                 detail = _safe_detail(error)
+                if error.code in refused:
+                    log.info("HTTP %s from %s: %s", error.code, url, detail)
+                    return None
                 retryable = error.code == 429 or error.code >= 500
                 problem = f"HTTP {error.code} from {url}: {detail}"
             except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
@@ -159,6 +180,17 @@ class OpenAICompatibleLM:
             time.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")
+
+
+def _chosen_option(answer: str, continuations: Sequence[str]) -> int | None:
+    """The 1-based option the answer picks: its first number if that is an option, else the one
+    option whose text it quotes (small models often answer with the text); None if neither."""
+    found = re.search(r"\d+", answer)
+    if found and 1 <= int(found.group()) <= len(continuations):
+        return int(found.group())
+    text = " ".join(answer.lower().split())
+    quoted = [i for i, c in enumerate(continuations, start=1) if c.strip() and " ".join(c.lower().split()) in text]
+    return quoted[0] if len(quoted) == 1 else None
 
 
 def _safe_detail(error: urllib.error.HTTPError) -> str:

