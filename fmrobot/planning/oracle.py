@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fmrobot.errors import PlanningError
-from fmrobot.types import PlanDecision, PlanningContext, SceneDescription, StepFeedback
+from fmrobot.types import Plan, PlanDecision, PlanningContext, SceneDescription, StepFeedback
 
 
 class OraclePlanner:
@@ -15,4 +15,14 @@ class OraclePlanner:
     def replan(
         self, previous: PlanDecision, feedback: StepFeedback, scene: SceneDescription, context: PlanningContext
     ) -> PlanDecision:
-        return self.plan(previous.instruction, scene, context)
+        """Resume the oracle plan at the failed step, not from the start: steps before it are done
+        (re-picking a sorted block would undo it). A failed step that is not a pick resumes at the
+        pick before it, since whatever was held may have been dropped."""
+        if previous.plan is None or not 0 <= feedback.step_index < len(previous.plan.steps):
+            return self.plan(previous.instruction, scene, context)
+        steps = previous.plan.steps
+        start = feedback.step_index
+        while start > 0 and steps[start].skill != "pick":
+            start -= 1
+        return PlanDecision(instruction=previous.instruction, plan=Plan(steps=steps[start:], final=True),
+                            rationale=f"task oracle, resumed at step {start + 1} after: {feedback.reason}")

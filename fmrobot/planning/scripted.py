@@ -24,6 +24,11 @@ class ScriptedPlanner:
                         f"the instruction names {label!r} ({slot}), which is not in the scene; perceived: {seen}"
                     )
             plan = template.plan_for(**slots)
+            if not plan.steps:
+                raise PlanningError(
+                    f"instruction {instruction!r} matches {template.text!r}, whose steps depend on the scene, not "
+                    f"on the words; {context.task.name} needs a planner that reads the scene "
+                    "(planner=llm_scoring, llm_structured or oracle)")
             for step in plan.steps:
                 context.skill(step.skill).validate_call(step)
             return PlanDecision(instruction=instruction, plan=plan, rationale=f"matched {template.text!r}")

@@ -61,11 +61,33 @@ def sample_placements(
     y_range: tuple[float, float],
     gap: float = 0.02,
     tries: int = 2000,
+    restarts: int = 0,
 ) -> list[tuple[float, float]]:
-    """Non-overlapping positions for discs of the given radii, largest first."""
+    """Non-overlapping positions for discs of the given radii, largest first.
+
+    Placement is greedy, so a few early draws can leave no room for a later disc even
+    when a layout exists; `restarts` starts over that many times before giving up. The
+    default (none) keeps the random draws of existing callers, and so their scenes.
+    """
     for r in radii:
         if 2 * r > min(x_range[1] - x_range[0], y_range[1] - y_range[0]):
             raise ValueError(f"could not place an object of radius {r} in x={x_range}, y={y_range}: it is too big")
+    for _ in range(restarts):
+        try:
+            return _place_greedily(rng, radii, x_range, y_range, gap, tries)
+        except ValueError:
+            pass
+    return _place_greedily(rng, radii, x_range, y_range, gap, tries)
+
+
+def _place_greedily(
+    rng: np.random.Generator,
+    radii: Sequence[float],
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    gap: float,
+    tries: int,
+) -> list[tuple[float, float]]:
     order = sorted(range(len(radii)), key=lambda i: -radii[i])
     placed: dict[int, tuple[float, float]] = {}
     for i in order:

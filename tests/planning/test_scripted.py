@@ -34,6 +34,14 @@ def test_an_instruction_outside_the_templates_is_an_error_that_lists_them():
         ScriptedPlanner().plan("juggle three oranges", synthetic_scene(), synthetic_context())
 
 
+def test_a_template_whose_plan_depends_on_the_scene_is_refused_with_the_planners_that_can():
+    context = synthetic_context()
+    sorting = InstructionTemplate(text="sort the blocks by colour", plan=())
+    context = context.model_copy(update={"task": context.task.model_copy(update={"templates": (sorting,)})})
+    with pytest.raises(PlanningError, match="needs a planner that reads the scene .*llm_scoring"):
+        ScriptedPlanner().plan("sort the blocks by colour", synthetic_scene(), context)
+
+
 @pytest.mark.parametrize("planner", [ScriptedPlanner(), OraclePlanner()])
 def test_planners_conform(planner):
     check_planner(planner)

@@ -80,3 +80,26 @@ def test_config_needs_enough_distinct_colours():
     with pytest.raises(ValueError, match="unknown colours"):
         PickPlaceConfig(colors=("red", "chartreuse", "green", "blue", "cyan", "pink"))
     assert len(PickPlace().spec().vocabulary) == 20
+
+
+@pytest.fixture(scope="module")
+def ambiguous_env():
+    from sims.env import TabletopEnv
+
+    env = TabletopEnv(task=PickPlace(PickPlaceConfig(ambiguous=1.0)))
+    yield env
+    env.close()
+
+
+def test_ambiguous_instructions_leave_out_one_colour_and_keep_the_same_goal(pick_place_env, ambiguous_env):
+    unsaid = set()
+    for seed in range(8):
+        clear, _ = pick_place_env.reset_episode(seed)
+        vague, _ = ambiguous_env.reset_episode(seed)
+        goal = ambiguous_env._goal
+        assert vague.oracle_plan == clear.oracle_plan  # same scene, same intended block and bowl
+        assert goal.unsaid in ("block", "bowl")
+        named = goal.block if goal.unsaid == "block" else goal.bowl
+        assert named not in vague.instruction and vague.instruction == clear.instruction.replace(named, goal.unsaid)
+        unsaid.add(goal.unsaid)
+    assert unsaid == {"block", "bowl"}
