@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from fmrobot.types import (
     Action,
     EpisodeSpec,
+    HelpRequest,
     Observation,
     PlanDecision,
     PlanningContext,
@@ -73,6 +74,15 @@ class SafetyShield(Protocol):
     """Stands between planner and execution: rejects or repairs a plan, with reasons."""
 
     def check(self, plan: Plan, scene: SceneDescription) -> SafetyVerdict: ...
+
+
+@runtime_checkable
+class Responder(Protocol):
+    """Answers a planner's request for help: a person at a prompt, or a script in benchmarks."""
+
+    def respond(self, request: HelpRequest, context: PlanningContext, history: Sequence[StepFeedback]) -> int | None:
+        """The index of the chosen option, or None when none of them is what was meant."""
+        ...
 
 
 class Message(BaseModel):

@@ -30,6 +30,7 @@ GROUPS: dict[str, str] = {
     "safety": "fmrobot.shields",
     "executor": "fmrobot.executors",
     "llm": "fmrobot.llms",
+    "responder": "fmrobot.responders",
 }
 
 #: Entry-point group through which plugin packages add a folder to Hydra's search path.

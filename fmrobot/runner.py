@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from fmrobot.errors import ConfigError, FmrobotError, LanguageModelError, PlanningError
-from fmrobot.interfaces import Environment, Perceptor, Planner, Policy, SafetyShield
+from fmrobot.interfaces import Environment, Perceptor, Planner, Policy, Responder, SafetyShield
 from fmrobot.types import (
     EpisodeResult,
     Observation,
@@ -76,9 +76,10 @@ class Runner:
         policy: Policy,
         shield: SafetyShield,
         config: RunnerConfig | None = None,
+        responder: Responder | None = None,  # answers the planner's requests for help; None: nobody
     ):
         self.env, self.perceptor, self.planner = env, perceptor, planner
-        self.policy, self.shield = policy, shield
+        self.policy, self.shield, self.responder = policy, shield, responder
         self.config = config or RunnerConfig()
         self._annotations: list[tuple[str, np.ndarray]] | None = None
 
@@ -121,6 +122,7 @@ class Runner:
             env_steps=state.steps,
             skill_calls=state.calls,
             replans=state.replans,
+            help_requests=state.help_requests,
             failure_reason=failure,
             latency=clock.times(),
             wall_time=time.perf_counter() - started,
@@ -162,7 +164,7 @@ class Runner:
         for _ in range(self.config.max_decisions):
             trace.append({"event": "decision", "decision": _dump_decision(decision)})
             if decision.help is not None:
-                raise _EpisodeOver(f"the planner asked for help: {decision.help.question}")
+                decision = self._ask(decision, context, clock, trace, state)
             feedback, obs = self._execute(decision, scene, obs, context, clock, trace, state)
             if feedback is not None and feedback.status is SkillStatus.FAILURE:
                 if state.steps >= state.budget:
@@ -180,6 +182,29 @@ class Runner:
             with clock("planning"):
                 decision = self.planner.replan(decision, feedback, scene, context)
         raise _EpisodeOver(f"no final plan after {self.config.max_decisions} planner decisions")
+
+    def _ask(self, decision: PlanDecision, context: PlanningContext, clock: _StageClock, trace: list,
+             state: "_Progress") -> PlanDecision:
+        """Put the planner's question to the responder; the chosen option becomes the decision."""
+        request = decision.help
+        assert request is not None
+        state.help_requests += 1
+        answer = None
+        if self.responder is not None and request.choices:
+            with clock("help"):
+                answer = self.responder.respond(request, context, decision.history)
+        valid = answer is not None and 0 <= answer < len(request.choices)
+        trace.append({"event": "help", "question": request.question, "options": list(request.options),
+                      "answer": request.options[answer] if valid else answer})
+        if answer is None:
+            why = ("the request offers no plan to choose" if not request.choices
+                   else "nobody answered" if self.responder is None else "no option was chosen")
+            raise _EpisodeOver(f"the planner asked for help ({request.question}) and {why}")
+        if not valid:
+            raise _EpisodeOver(f"the responder answered {answer}, not an option index 0..{len(request.choices) - 1}")
+        return PlanDecision(instruction=decision.instruction, plan=request.choices[answer], confidence=1.0,
+                            rationale=f"{decision.rationale}; asked for help, answer: {request.options[answer]}",
+                            history=decision.history)
 
     def _go_home(self, obs: Observation, scene: SceneDescription, context: PlanningContext, clock: _StageClock,
                  trace: list, state: "_Progress") -> Observation:
@@ -259,6 +284,7 @@ class _Progress:
     steps: int = 0
     calls: int = 0
     replans: int = 0
+    help_requests: int = 0
 
 
 def _dump_decision(decision: PlanDecision) -> dict[str, Any]:

@@ -74,6 +74,7 @@ def build_runner(config: Mapping[str, Any]) -> Runner:
         raise ConfigError(f"invalid env or robot config: {registry.describe_errors(error)}") from None
     except ValueError as error:
         raise ConfigError(f"could not build the env: {error}") from None
+    responder = registry.resolve("responder", config["responder"]) if config.get("responder") else None
     try:
         return Runner(
             env=env,
@@ -81,6 +82,7 @@ def build_runner(config: Mapping[str, Any]) -> Runner:
             planner=build_planner(parts["planner"], config),
             policy=parts["policy"].build(),
             shield=parts["safety"].build(),
+            responder=responder.build() if responder else None,
             config=settings.runner,
         )
     except BaseException:

@@ -292,8 +292,18 @@ class Plan(Value):
 
 
 class HelpRequest(Value):
+    """A question for a person: which of these options did you mean?"""
+
     question: str
     options: tuple[str, ...] = ()
+    # The plan each option stands for, when the planner can run it as soon as it is chosen.
+    choices: tuple[Plan, ...] = ()
+
+    @model_validator(mode="after")
+    def _one_plan_per_option(self) -> "HelpRequest":
+        if self.choices and len(self.choices) != len(self.options):
+            raise ValueError(f"{len(self.options)} options but {len(self.choices)} plans")
+        return self
 
 
 class PlanDecision(Value):
@@ -452,6 +462,7 @@ class StageTimes(Value):
     safety: float = 0.0
     control: float = 0.0
     simulation: float = 0.0
+    help: float = 0.0  # waiting for an answer to a request for help
 
 
 class EpisodeResult(Value):
@@ -463,6 +474,7 @@ class EpisodeResult(Value):
     env_steps: int
     skill_calls: int
     replans: int
+    help_requests: int = 0  # questions the planner asked a person (or a scripted responder)
     failure_reason: str | None = None
     latency: StageTimes
     wall_time: float

@@ -7,7 +7,8 @@ from fmrobot.planning.scripted import ScriptedPlanner
 from fmrobot.runner import Runner, RunnerConfig
 from fmrobot.safety.basic import BasicShield, BasicShieldConfig
 from fmrobot.safety.rules import Bounds
-from fmrobot.types import HelpRequest, PlanDecision, SceneDescription
+from fmrobot.responders import NoResponder, OracleResponder
+from fmrobot.types import HelpRequest, Plan, PlanDecision, SceneDescription, SkillCall
 from tests.fakes import FlakyPolicy
 
 
@@ -87,7 +88,36 @@ class _AskingPlanner(ScriptedPlanner):
 
 def test_help_request_without_a_responder_ends_the_episode_with_the_question(pick_place_env):
     result = make_runner(pick_place_env, planner=_AskingPlanner()).run_episode(0).result
-    assert not result.success and "asked for help: which bowl?" in result.failure_reason
+    assert not result.success and "asked for help (which bowl?)" in result.failure_reason
+    assert result.help_requests == 1
+
+
+class _UnsurePlanner(ScriptedPlanner):
+    """Asks once, offering a wrong first step and the whole right plan."""
+
+    def plan(self, instruction, scene, context):
+        right = context.oracle_plan
+        wrong_block = next(o.label for o in scene.objects
+                           if o.label.endswith("block") and o.label != right.steps[0].args["object"])
+        wrong = Plan(steps=(SkillCall(skill="pick", args={"object": wrong_block}),), final=False)
+        request = HelpRequest(question="which block?", options=(f"the {wrong_block}", "the other one"),
+                              choices=(wrong, right))
+        return PlanDecision(instruction=instruction, help=request)
+
+
+def test_the_responder_answer_is_executed_and_recorded(pick_place_env):
+    outcome = make_runner(pick_place_env, planner=_UnsurePlanner(), responder=OracleResponder()).run_episode(0)
+    result = outcome.result
+    assert result.success, result.failure_reason
+    assert result.help_requests == 1 and result.skill_calls == 2
+    (asked,) = [e for e in outcome.trace if e["event"] == "help"]
+    assert asked["question"] == "which block?" and asked["answer"] == "the other one"
+
+
+def test_declining_every_option_ends_the_episode_before_anything_moves(pick_place_env):
+    outcome = make_runner(pick_place_env, planner=_UnsurePlanner(), responder=NoResponder()).run_episode(0)
+    assert not outcome.result.success and outcome.result.env_steps == 0
+    assert "no option was chosen" in outcome.result.failure_reason
 
 
 def test_a_policy_without_the_task_skills_is_a_config_error(pick_place_env):

@@ -5,15 +5,20 @@ Candidates are enumerated from the skill schemas and the perceived objects (plus
 scored by its log-likelihood after a few-shot prompt, the instruction and the steps
 taken so far. The best one is executed, its outcome fed back, and the model is asked
 again until it says "done". One `score` call per decision covers all candidates (the
-backend reuses the cached few-shot prefix and batches the candidates).
+backend reuses the cached few-shot prefix and scores the candidates in one pass).
 
 Likelihoods favour phrases the model finds likely anyway; subtracting each candidate's
 score under a content-free instruction ("N/A") removes that prior (Zhao et al., 2021,
 "Calibrate before use") when choosing which object to act on; whether to stop ("done")
 is decided on the raw scores, since the content-free prompt shares the plan's shape.
-The content-free scores depend only on the history, so they are cached. Steps
-that cannot follow the history (placing with an empty gripper, picking with a full one)
-are ruled out, and perception confidence weighs in as an affordance.
+A content-free score depends only on the history and the step's text, so it is cached
+per pair. Steps that cannot follow the history (placing with an empty gripper, picking
+with a full one) are ruled out before scoring, and perception confidence weighs in as
+an affordance.
+
+With `ask_for_help`, the normalized scores go through a conformal prediction set
+(fmrobot/planning/conformal.py): when more than one step is plausible enough, the
+decision is a question listing them instead of a guess.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from fmrobot.colors import ColorLexicon, named_colors
 from fmrobot.errors import PlanningError
 from fmrobot.interfaces import LanguageModel
+from fmrobot.planning.conformal import HelpCalibration, load_calibration
 from fmrobot.types import (
+    HelpRequest,
     Plan,
     PlanDecision,
     PlanningContext,
@@ -50,12 +57,15 @@ class LlmScoringConfig(BaseModel):
 
     prompt: str = "tabletop_steps"  # a file in fmrobot/planning/prompts (without .txt) or a path
     calibrate: bool = True  # subtract each candidate's score under a content-free instruction
-    calibration_strength: float = Field(default=1.0, ge=0.0, le=1.0)  # fraction of that score subtracted
+    calibration_strength: float = Field(default=0.5, ge=0.0, le=1.0)  # fraction of that score subtracted
     content_free: str = "N/A"
     affordance_weight: float = Field(default=1.0, ge=0.0)  # times log(perception score)
     ground_colors: bool = True  # restate colour words as colours of perceived objects
+    list_objects: bool = False  # an "Objects: ..." line of perceived labels before the instruction
     max_steps: int = Field(default=8, ge=1)  # steps without "done" before giving up
-    content_free_cache: int = Field(default=256, ge=0)
+    content_free_cache: int = Field(default=4096, ge=0)  # (history, text) scores kept
+    ask_for_help: bool = False  # ask when the conformal prediction set holds more than one step
+    help_calibration: str = "smollm2-tabletop"  # fmrobot/planning/calibrations/<name>.json or a path
 
 
 class LlmScoringPlanner:
@@ -66,7 +76,9 @@ class LlmScoringPlanner:
         self.config = config or LlmScoringConfig()
         self.llm = llm
         self.prefix = load_prompt(self.config.prompt).rstrip()
-        self._content_free: OrderedDict[tuple, list[float]] = OrderedDict()
+        self._content_free: OrderedDict[tuple, float] = OrderedDict()
+        self.help: HelpCalibration | None = (load_calibration(self.config.help_calibration)
+                                             if self.config.ask_for_help else None)
 
     # ------------------------------------------------------------------ Planner
 
@@ -81,6 +93,24 @@ class LlmScoringPlanner:
 
     def decide(self, instruction: str, scene: SceneDescription, context: PlanningContext,
                history: tuple[StepFeedback, ...]) -> PlanDecision:
+        plans, texts, scores = self.options(instruction, scene, context, history)
+        probabilities = softmax(scores)
+        order = np.argsort(-scores)
+        best = int(order[0])
+        ranked = ", ".join(f"{texts[i]} {scores[i]:.2f}" for i in order[:3])
+        common = dict(instruction=instruction, history=history, rationale=f"llm_scoring: {ranked}")
+        if self.help is not None:
+            chosen = self.help.prediction_set(probabilities)
+            if len(chosen) > 1:
+                request = HelpRequest(question=f"I am not sure what to do next for {instruction!r}. Which one?",
+                                      options=tuple(texts[i] for i in chosen),
+                                      choices=tuple(plans[i] for i in chosen))
+                return PlanDecision(help=request, confidence=float(probabilities[chosen].sum()), **common)
+        return PlanDecision(plan=plans[best], confidence=float(probabilities[best]), **common)
+
+    def options(self, instruction: str, scene: SceneDescription, context: PlanningContext,
+                history: tuple[StepFeedback, ...] = ()) -> tuple[list[Plan], list[str], np.ndarray]:
+        """Every possible next step as a one-step plan ("done": an empty final plan), its text, its score."""
         done_steps = [f.call for f in history if f.status is SkillStatus.SUCCESS]
         if len(done_steps) >= self.config.max_steps:
             raise PlanningError(f"no 'done' after {len(done_steps)} steps for {instruction!r}")
@@ -88,44 +118,59 @@ class LlmScoringPlanner:
         if not candidates:
             raise PlanningError(f"no skill call is possible: the scene holds {scene.labels or 'nothing'}")
         specs = {s.name: s for s in context.skills}
-        texts = [f" {specs[c.skill].say(c)}." for c in candidates] + [f" {DONE}."]
+        texts = [f" {specs[c.skill].say(c)}" for c in candidates] + [f" {DONE}"]
         said = [specs[c.skill].say(c) for c in done_steps]
         grounded = self.ground(instruction, scene)
-        raw = np.asarray(self.llm.score(self.prompt(grounded, said), texts))
         affordance = self.affordances(candidates, scene, done_steps)
+        # Steps the history rules out (affordance 0) are not worth a forward pass.
+        feasible = np.flatnonzero(np.isfinite(affordance))
+        raw = np.full(len(texts), -np.inf)
+        objects = self.listed_objects(scene)
+        raw[feasible] = self.llm.score(self.prompt(grounded, said, objects), [texts[i] for i in feasible])
         scores = raw + affordance
         if self.config.calibrate:
             # Calibration corrects the model's taste for some words over others, which matters
             # when choosing *which* object; whether to stop is a question of the plan's shape,
             # which the content-free prompt shares, so "done" is decided on the raw scores.
             stop = bool(np.argmax(scores) == len(candidates))
-            prior = np.asarray(self.content_free_scores(said, texts))
+            prior = np.zeros(len(texts))
+            prior[feasible] = self.content_free_scores(said, [texts[i] for i in feasible], objects)
             scores = raw - self.config.calibration_strength * prior + affordance
             scores[-1] = np.inf if stop else -np.inf
-        order = np.argsort(-scores)
-        probabilities = _softmax(scores)
-        best = int(order[0])
-        ranked = ", ".join(f"{texts[i].strip(' .')} {scores[i]:.2f}" for i in order[:3])
-        common = dict(instruction=instruction, confidence=float(probabilities[best]), history=history,
-                      rationale=f"llm_scoring: {ranked}")
-        if best == len(candidates):
-            return PlanDecision(plan=Plan(steps=(), final=True), **common)
-        return PlanDecision(plan=Plan(steps=(candidates[best],), final=False), **common)
+        plans = [Plan(steps=(c,), final=False) for c in candidates] + [Plan(steps=(), final=True)]
+        return plans, [t.strip() for t in texts], scores
 
-    def prompt(self, instruction: str, said: Sequence[str]) -> str:
+    def prompt(self, instruction: str, said: Sequence[str], objects: Sequence[str] = ()) -> str:
         steps = "".join(f" {i}. {text}." for i, text in enumerate(said, start=1))
-        return f"{self.prefix}\n\nHuman: {instruction}\nRobot:{steps} {len(said) + 1}."
+        listing = f"Objects: {', '.join(objects)}.\n" if objects else ""
+        return f"{self.prefix}\n\n{listing}Human: {instruction}\nRobot:{steps} {len(said) + 1}."
 
-    def content_free_scores(self, said: Sequence[str], texts: Sequence[str]) -> list[float]:
-        key = (tuple(said), tuple(texts))
-        if key in self._content_free:
+    def listed_objects(self, scene: SceneDescription) -> tuple[str, ...]:
+        """The perceived labels for the prompt's "Objects:" line (with `list_objects`), kind by kind."""
+        if not self.config.list_objects:
+            return ()
+        return tuple(sorted(set(scene.labels), key=lambda label: (label.split(" ")[-1], label)))
+
+    def content_free_scores(self, said: Sequence[str], texts: Sequence[str],
+                            objects: Sequence[str] = ()) -> list[float]:
+        """Each text's score after the content-free instruction; kept per (objects, history, text),
+        and only the texts not kept yet are scored (a text's score does not depend on the others)."""
+        keys = [(tuple(objects), tuple(said), text) for text in texts]
+        fresh = {}
+        missing = list(dict.fromkeys(text for key, text in zip(keys, texts) if key not in self._content_free))
+        if missing:
+            prompt = self.prompt(self.config.content_free, said, objects)
+            fresh = dict(zip(missing, self.llm.score(prompt, missing)))
+        scores = []
+        for key, text in zip(keys, texts):
+            if text in fresh:
+                scores.append(float(fresh[text]))
+                self._content_free[key] = scores[-1]
+            else:
+                scores.append(self._content_free[key])
             self._content_free.move_to_end(key)
-            return self._content_free[key]
-        scores = list(self.llm.score(self.prompt(self.config.content_free, said), texts))
-        if self.config.content_free_cache:
-            self._content_free[key] = scores
-            while len(self._content_free) > self.config.content_free_cache:
-                self._content_free.popitem(last=False)
+        while len(self._content_free) > self.config.content_free_cache:
+            self._content_free.popitem(last=False)
         return scores
 
     def affordances(self, candidates: Sequence[SkillCall], scene: SceneDescription,
@@ -176,7 +221,12 @@ def enumerate_candidates(scene: SceneDescription, skills: Sequence[SkillSpec]) -
     return calls
 
 
-def _softmax(scores: np.ndarray) -> np.ndarray:
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Normalized scores: -inf gets 0; options scored +inf (a decided stop) share all of it."""
+    scores = np.asarray(scores, dtype=float)
+    certain = np.isposinf(scores)
+    if certain.any():
+        return certain / certain.sum()
     finite = np.where(np.isfinite(scores), scores, -1e9)
     z = np.exp(finite - finite.max())
     return z / z.sum()

@@ -43,7 +43,9 @@ def test_one_batched_score_call_per_decision_and_cached_content_free_scores():
     instruction_calls = [c for c in lm.calls if "N/A" not in c[0].rsplit("Human:", 1)[-1]]
     content_free = [c for c in lm.calls if "N/A" in c[0].rsplit("Human:", 1)[-1]]
     assert len(instruction_calls) == 6  # three decisions per run, each one call with every candidate
-    assert all(len(c[1]) == 5 for c in lm.calls)  # 4 skill calls + done
+    # Of 4 skill calls + done, the history rules out the 2 places (empty hand) or the 2 picks
+    # (full hand) before scoring.
+    assert all(len(c[1]) == 3 for c in lm.calls)
     assert len(content_free) == 3  # the second run reuses the first run's content-free scores
 
 
@@ -82,3 +84,15 @@ def test_unknown_prompt_lists_the_shipped_ones():
 
 def test_conforms():
     check_planner(LlmScoringPlanner(llm=KeywordLM()))
+
+
+def test_listing_objects_puts_the_scene_in_every_prompt_including_the_content_free_one():
+    lm = KeywordLM()
+    planner = LlmScoringPlanner(LlmScoringConfig(prompt="tabletop_scene_steps", list_objects=True), llm=lm)
+    run_to_done(planner)
+    listing = "Objects: red block, green bowl.\nHuman: "
+    assert all(listing in prompt for prompt, _ in lm.calls)
+    assert any("Human: N/A" in prompt for prompt, _ in lm.calls)
+    plain = KeywordLM()
+    run_to_done(LlmScoringPlanner(llm=plain))
+    assert not any("Objects:" in prompt.rsplit("\n\n", 1)[-1] for prompt, _ in plain.calls)
