@@ -1,6 +1,6 @@
 """Conformal ask-for-help for `planner=llm_scoring` with the offline default model.
 
-Decisions come from pick_place scenes (sims/datasets/help_decisions.py): half of the
+Decisions come from pick_place scenes (benchmarks/help_decisions.py): half of the
 instructions leave out which block or which bowl is meant. The threshold is calibrated
 on one range of seeds for a target coverage, then evaluated on a disjoint range:
 coverage (the intended step is in the prediction set), help rate (sets of more than
@@ -29,7 +29,7 @@ CALIBRATION_SEED, TEST_SEED = 100_000, 200_000  # disjoint from the seeds other 
 
 def collect(planner, ctx_for, seeds: range) -> list[dict]:
     from fmrobot.planning.llm_scoring import softmax
-    from sims.datasets.help_decisions import decisions, intended_index
+    from help_decisions import decisions, intended_index
 
     rows = []
     for d in decisions(seeds):

@@ -1,4 +1,4 @@
-"""Planner decisions with a known intended step, ambiguous or not, from pick_place scenes.
+"""Planner decisions with a known intended step, ambiguous or not, from pick_place episodes in sims.
 
 Calibration and evaluation data for asking for help (fmrobot/planning/conformal.py).
 Each pick_place episode gives a scene (seen through oracle perception) and the block
