@@ -92,7 +92,12 @@ class Message(BaseModel):
 
 @runtime_checkable
 class LanguageModel(Protocol):
-    """What planners need from any language-model backend."""
+    """What planners need from any language-model backend.
+
+    A backend may also offer `score_many(requests)`, several (prompt, continuations)
+    pairs in one call; planners use it when it is there (the transformers backend runs
+    them in one forward pass) and fall back to one `score` per prompt.
+    """
 
     def score(self, prompt: str, continuations: Sequence[str]) -> list[float]:
         """Log-likelihood of each continuation after the prompt."""

@@ -87,21 +87,44 @@ class TransformersLM:
         (" pick up the") appear once, and an attention mask lets each token see the prompt
         and its own ancestors only (tree attention, as in speculative decoding).
         """
+        return self.score_many([(prompt, continuations)])[0]
+
+    def score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
+        """`score` for several prompts in one forward pass.
+
+        The prompts' common token prefix comes from the key-value cache; what follows it in
+        each prompt joins the token tree as a branch that its continuations grow from. A
+        planner that scores its options after the instruction and after a content-free
+        one pays for one pass, not two.
+        """
         import torch
 
-        if not continuations:
-            return []
-        prompt_ids = self.tokenizer(prompt, add_special_tokens=False).input_ids
-        if not prompt_ids:
+        asked = [(prompt, list(continuations)) for prompt, continuations in requests]
+        requests = [(prompt, continuations) for prompt, continuations in asked if continuations]
+        if len(requests) < len(asked):  # nothing to score for some: answer them with []
+            answers = iter(self.score_many(requests) if requests else [])
+            return [next(answers) if continuations else [] for _, continuations in asked]
+        prompts = [self.tokenizer(prompt, add_special_tokens=False).input_ids for prompt, _ in requests]
+        if any(not ids for ids in prompts):
             raise ValueError("score() needs a non-empty prompt")
-        pieces = [self.tokenizer(c, add_special_tokens=False).input_ids for c in continuations]
-        if any(not p for p in pieces):
+        conts = [[self.tokenizer(c, add_special_tokens=False).input_ids for c in cs] for _, cs in requests]
+        if any(not piece for cs in conts for piece in cs):
             raise ValueError("every continuation must have at least one token")
-        cache, last_logits = self._prompt_state(prompt_ids)
-        tree = _TokenTree(pieces)
-        start = len(prompt_ids)
+        shared = prompts[0]
+        for ids in prompts[1:]:
+            shared = shared[:_common_prefix(shared, ids)]
+        if not shared:  # nothing in common to attend to: one pass per prompt
+            return [self.score_many([request])[0] for request in requests]
+        # Start from what the cache already holds of it (a new prompt's few-shot part), so
+        # the rest of each prompt runs inside the same pass as the continuations.
+        cached = max((_common_prefix(key, shared) for key in self._prefixes), default=0)
+        base = shared[:cached] if cached else shared
+        cache, last_logits = self._prompt_state(base)
+        start = len(base)
+        rests = [ids[start:] for ids in prompts]
+        tree = _TokenTree([rest + piece for rest, cs in zip(rests, conts) for piece in cs])
         inner = [i for i in range(len(tree.tokens)) if tree.has_children[i]]
-        logp_rows = torch.log_softmax(last_logits[0], dim=-1)  # (1, vocabulary): the prompt's last step
+        logp_rows = torch.log_softmax(last_logits[0], dim=-1)  # (1, vocabulary): the shared prefix's last step
         if inner:
             width = len(tree.tokens)
             dtype = self.model.dtype
@@ -118,22 +141,27 @@ class TransformersLM:
                                                                device=self.model.device),
                                      past_key_values=cache, use_cache=True, **extra)
             finally:
-                cache.crop(-(cache.get_seq_length() - start))  # the cached prompt state stays as it was
+                cache.crop(-(cache.get_seq_length() - start))  # the cached prefix stays as it was
             logits = out.logits[0].float().cpu()
             if not self._keeps_logits:
                 logits = logits[inner]
             logp_rows = torch.cat([logp_rows, torch.log_softmax(logits, dim=-1)])
         row_of = {node: 1 + k for k, node in enumerate(inner)}  # node -> its row of next-token log-probs
-        scores = []
-        for path in tree.paths:
-            total, row = 0.0, 0
-            for node in path:
-                total += float(logp_rows[row, tree.tokens[node]])
-                row = row_of.get(node, -1)  # only a leaf has none, and a leaf ends its path
-            scores.append(total)
-        self.stats["continuation_tokens"] += sum(len(p) for p in pieces)
+        results, paths = [], iter(tree.paths)
+        for rest, cs in zip(rests, conts):
+            scores = []
+            for _ in cs:
+                path, total, row = next(paths), 0.0, 0
+                for k, node in enumerate(path):
+                    if k >= len(rest):  # the prompt's own tokens are context, not score
+                        total += float(logp_rows[row, tree.tokens[node]])
+                    row = row_of.get(node, -1)  # only a leaf has none, and a leaf ends its path
+                scores.append(total)
+            results.append(scores)
+        self.stats["prompt_tokens"] += sum(len(rest) for rest in rests)
+        self.stats["continuation_tokens"] += sum(len(p) for cs in conts for p in cs)
         self.stats["tree_tokens"] += len(tree.tokens)
-        return scores
+        return results
 
     def score_naive(self, prompt: str, continuations: Sequence[str]) -> list[float]:
         """The reference: one full forward over prompt + continuation per candidate, no cache.

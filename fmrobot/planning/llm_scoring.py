@@ -126,15 +126,23 @@ class LlmScoringPlanner:
         feasible = np.flatnonzero(np.isfinite(affordance))
         raw = np.full(len(texts), -np.inf)
         objects = self.listed_objects(scene)
-        raw[feasible] = self.llm.score(self.prompt(grounded, said, objects), [texts[i] for i in feasible])
+        asked = [texts[i] for i in feasible]
+        requests = [(self.prompt(grounded, said, objects), asked)]
+        if self.config.calibrate:  # content-free scores not cached yet go in the same pass
+            missing = [t for t in dict.fromkeys(asked) if (tuple(objects), tuple(said), t) not in self._content_free]
+            requests.append((self.prompt(self.config.content_free, said, objects), missing))
+        answers = self._score_all(requests)
+        raw[feasible] = answers[0]
         scores = raw + affordance
         if self.config.calibrate:
             # Calibration corrects the model's taste for some words over others, which matters
             # when choosing *which* object; whether to stop is a question of the plan's shape,
             # which the content-free prompt shares, so "done" is decided on the raw scores.
+            for text, value in zip(requests[1][1], answers[1]):
+                self._content_free[(tuple(objects), tuple(said), text)] = float(value)
             stop = bool(np.argmax(scores) == len(candidates))
             prior = np.zeros(len(texts))
-            prior[feasible] = self.content_free_scores(said, [texts[i] for i in feasible], objects)
+            prior[feasible] = self.content_free_scores(said, asked, objects)
             scores = raw - self.config.calibration_strength * prior + affordance
             scores[-1] = np.inf if stop else -np.inf
         plans = [Plan(steps=(c,), final=False) for c in candidates] + [Plan(steps=(), final=True)]
@@ -150,6 +158,13 @@ class LlmScoringPlanner:
         if not self.config.list_objects:
             return ()
         return tuple(sorted(set(scene.labels), key=lambda label: (label.split(" ")[-1], label)))
+
+    def _score_all(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
+        """Several (prompt, continuations) scored in one pass where the backend can (`score_many`)."""
+        many = getattr(self.llm, "score_many", None)
+        if many is not None:
+            return [list(a) for a in many(requests)]
+        return [list(self.llm.score(prompt, texts)) if texts else [] for prompt, texts in requests]
 
     def content_free_scores(self, said: Sequence[str], texts: Sequence[str],
                             objects: Sequence[str] = ()) -> list[float]:

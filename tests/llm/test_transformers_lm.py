@@ -54,3 +54,20 @@ def test_generate_answers_with_new_text_only(lm):
     reply = lm.generate([Message(role="user", content="put the red block in the bowl")])
     assert isinstance(reply, str) and "user:" not in reply
     assert 0 < lm.stats["generated_tokens"] <= lm.config.max_new_tokens
+
+
+def test_several_prompts_share_one_pass_and_keep_their_own_numbers(lm):
+    content_free = "Human: N/A\nRobot: 1."
+    lm.score_many([(PROMPT, STEPS[:1]), (content_free, STEPS[:1])])  # caches their shared "Human:" part
+    calls = []
+    hook = lm.model.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        got = lm.score_many([(PROMPT, STEPS), (content_free, STEPS[:3]), (PROMPT, [])])
+    finally:
+        hook.remove()
+    assert len(calls) == 1
+    assert got[0] == pytest.approx(lm.score_naive(PROMPT, STEPS), abs=1e-4)
+    assert got[1] == pytest.approx(lm.score_naive(content_free, STEPS[:3]), abs=1e-4)
+    assert got[2] == []
+    unrelated = lm.score_many([(PROMPT, STEPS[:2]), ("Robot: 2.", STEPS[:2])])  # no common prefix
+    assert unrelated[1] == pytest.approx(lm.score_naive("Robot: 2.", STEPS[:2]), abs=1e-4)
