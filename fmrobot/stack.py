@@ -67,6 +67,7 @@ def build_runner(config: Mapping[str, Any]) -> Runner:
     parts = resolve_components(config)
     if config.get("llm") is not None:
         registry.resolve("llm", config["llm"])  # validate it now, even if built later
+    responder = registry.resolve("responder", config["responder"]) if config.get("responder") else None
     task = parts["task"].build()
     try:
         env = parts["env"].build(task=task, robot=config.get("robot"))
@@ -74,7 +75,6 @@ def build_runner(config: Mapping[str, Any]) -> Runner:
         raise ConfigError(f"invalid env or robot config: {registry.describe_errors(error)}") from None
     except ValueError as error:
         raise ConfigError(f"could not build the env: {error}") from None
-    responder = registry.resolve("responder", config["responder"]) if config.get("responder") else None
     try:
         return Runner(
             env=env,

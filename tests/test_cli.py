@@ -55,6 +55,12 @@ def test_unknown_component_name_lists_installed_ones(tmp_path):
     assert "unknown perception 'xray'; installed: clip, oracle, owlvit" in done.stderr
 
 
+def test_unknown_responder_fails_before_anything_is_built(tmp_path):
+    done = run_cli("responder.name=nobody", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "unknown responder 'nobody'; installed: console, none, oracle" in done.stderr
+
+
 def test_unknown_group_option_lists_available_options(tmp_path):
     done = run_cli("perception=xray", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     assert done.returncode != 0
@@ -71,7 +77,7 @@ def test_any_component_is_swapped_by_one_override():
 def test_every_shipped_config_file_validates(path):
     group = path.parent.name
     config = compose_config([f"{group}={path.stem}"])
-    if group in COMPONENT_GROUPS:
+    if group in COMPONENT_GROUPS or group in registry.GROUPS:
         registry.resolve(group, config[group])
     elif group == "robot":
         from sims.robots import robot_config
