@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -123,7 +125,11 @@ def _load_folder(folder: Path, device: str) -> LoadedClip:
     document = json.loads(config_path.read_text())
     model_cfg = _with_local_text_tower(document["model_cfg"])
     name = register_config(f"fmrobot-{folder.name}", model_cfg)
-    clip = open_clip.create_model(name, device=device)  # builds the text tower from its pretrained source
+    # Builds the text tower from its pretrained source. open_clip then warns that the model is
+    # "initialized partially" (true only until the checkpoint below loads), and transformers
+    # reports the sentence encoder's unused pooler weights: neither is news to a user.
+    with _without_log_records("initialized partially"), _quiet_transformers():
+        clip = open_clip.create_model(name, device=device)
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise ConfigError(f"{folder} has no {WEIGHTS_FILE}")
@@ -138,6 +144,37 @@ def _load_folder(folder: Path, device: str) -> LoadedClip:
     return LoadedClip(model=clip.eval(), tokenizer=open_clip.get_tokenizer(name),
                       image_size=int(model_cfg["vision_cfg"]["image_size"]), mean=tuple(preprocess["mean"]),
                       std=tuple(preprocess["std"]), metadata=document.get("fmrobot", {}), name=name)
+
+
+@contextmanager
+def _without_log_records(fragment: str) -> Iterator[None]:
+    """Drop root-logger records containing `fragment` while the block runs."""
+    root = logging.getLogger()
+
+    def keep(record: logging.LogRecord) -> bool:
+        return fragment not in record.getMessage()
+
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' load reports and progress bars off while the block runs (errors still show)."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _check_tokenizer(loaded: LoadedClip) -> None:
