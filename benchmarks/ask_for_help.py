@@ -7,7 +7,7 @@ coverage (the intended step is in the prediction set), help rate (sets of more t
 one option), average set size, overall and by kind of instruction, beside the accuracy
 of acting on the top-scored step without asking.
 
-    python benchmarks/ask_for_help.py --coverage 0.9 --calibration 150 --test 150
+    python benchmarks/ask_for_help.py --coverage 0.95 --calibration 150 --test 150
     # and to ship the threshold the planner loads (ask_for_help=true):
     python benchmarks/ask_for_help.py ... --write fmrobot/planning/calibrations/smollm2-tabletop.json
 """
@@ -42,7 +42,7 @@ def collect(planner, ctx_for, seeds: range) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--coverage", type=float, default=0.9)
+    parser.add_argument("--coverage", type=float, default=0.95)
     parser.add_argument("--calibration", type=int, default=150, help="episodes (3 decisions each)")
     parser.add_argument("--test", type=int, default=150, help="held-out episodes (3 decisions each)")
     parser.add_argument("--write", help="save the calibrated threshold here (JSON)")
@@ -70,8 +70,12 @@ def main() -> None:
         r["set"] = prediction_set(r["probabilities"], threshold)
         groups["all"].append(r)
         groups[f"ambiguous {r['ambiguity']}" if r["ambiguity"] != "none" else "unambiguous"].append(r)
+        # The one decision of an ambiguous episode that the words do not settle.
+        open_step = {"block": 0, "bowl": 1}.get(r["ambiguity"])
+        groups["left open by the words" if r["step"] == open_step else "settled by the words"].append(r)
     table, summary = [], {}
-    for name in ("all", "unambiguous", "ambiguous block", "ambiguous bowl"):
+    for name in ("all", "unambiguous", "ambiguous block", "ambiguous bowl", "left open by the words",
+                 "settled by the words"):
         rows = groups.get(name, [])
         if not rows:
             continue
