@@ -27,16 +27,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 CALIBRATION_SEED, TEST_SEED = 100_000, 200_000  # disjoint from the seeds other benchmarks use
 
 
-def collect(planner, ctx_for, seeds: range) -> list[dict]:
+def collect(planner, ctx, seeds: range) -> list[dict]:
     from fmrobot.planning.llm_scoring import softmax
     from help_decisions import decisions, intended_index
 
     rows = []
     for d in decisions(seeds):
-        plans, texts, scores = planner.options(d.instruction, d.scene, ctx_for(d), d.history)
+        plans, texts, scores = planner.options(d.instruction, d.scene, ctx, d.history)
         p = softmax(scores)
         rows.append({"seed": d.seed, "ambiguity": d.ambiguity, "step": len(d.history), "options": texts,
-                     "probabilities": [float(x) for x in p], "intended": intended_index(plans, d.intended)})
+                     "probabilities": [float(x) for x in p], "intended": intended_index(plans, d.remaining)})
     return rows
 
 
@@ -49,18 +49,16 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/ask_for_help.json")
     args = parser.parse_args()
 
-    from fmrobot.control.skills import PICK, PLACE
     from fmrobot.llm.smollm2 import SmolLM2
     from fmrobot.planning.conformal import HelpCalibration, conformal_threshold, prediction_set, set_statistics
     from fmrobot.planning.llm_scoring import LlmScoringPlanner
-    from fmrobot.types import PlanningContext, TaskSpec
+    from instruction_suite import planning_context
 
-    task = TaskSpec(name="pick_place", description="", skills=("pick", "place"), templates=(), vocabulary=())
-    ctx = PlanningContext(skills=(PICK, PLACE), task=task)
-    planner = LlmScoringPlanner(llm=SmolLM2())  # the defaults of configs/planner/llm_scoring.yaml defaults, without help
+    ctx = planning_context()
+    planner = LlmScoringPlanner(llm=SmolLM2())  # the defaults of configs/planner/llm_scoring.yaml, without help
     start = time.perf_counter()
-    calibration = collect(planner, lambda d: ctx, range(CALIBRATION_SEED, CALIBRATION_SEED + args.calibration))
-    test = collect(planner, lambda d: ctx, range(TEST_SEED, TEST_SEED + args.test))
+    calibration = collect(planner, ctx, range(CALIBRATION_SEED, CALIBRATION_SEED + args.calibration))
+    test = collect(planner, ctx, range(TEST_SEED, TEST_SEED + args.test))
     seconds = time.perf_counter() - start
     nonconformity = [1.0 - r["probabilities"][r["intended"]] for r in calibration]
     threshold = conformal_threshold(nonconformity, args.coverage)

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Literal
 
-from fmrobot.types import Plan, SceneDescription, SkillStatus, StepFeedback
+from fmrobot.responders import continues
+from fmrobot.types import Plan, SceneDescription, SkillCall, SkillStatus, StepFeedback
 
 Ambiguity = Literal["none", "block", "bowl"]
 
@@ -26,7 +27,7 @@ class HelpDecision:
     ambiguity: Ambiguity
     scene: SceneDescription
     history: tuple[StepFeedback, ...]  # executed steps before this decision, all successful
-    intended: Plan  # the next step the person means, as the planner would return it
+    remaining: tuple[SkillCall, ...]  # the oracle steps still to do: what the person means next
 
 
 def decisions(seeds: range, ambiguous_share: float = 0.5) -> Iterator[HelpDecision]:
@@ -47,16 +48,16 @@ def decisions(seeds: range, ambiguous_share: float = 0.5) -> Iterator[HelpDecisi
             scene = perceptor.perceive(env.observe(images=True), episode.task.vocabulary)
             done = (StepFeedback(step_index=0, call=pick, status=SkillStatus.SUCCESS),
                     StepFeedback(step_index=0, call=place, status=SkillStatus.SUCCESS))
-            for k, intended in enumerate((Plan(steps=(pick,), final=False), Plan(steps=(place,), final=False),
-                                          Plan(steps=(), final=True))):
+            for k in range(3):
                 yield HelpDecision(seed=seed, instruction=episode.instruction, ambiguity=ambiguity, scene=scene,
-                                   history=done[:k], intended=intended)
+                                   history=done[:k], remaining=episode.oracle_plan.steps[k:])
     finally:
         env.close()
 
 
-def intended_index(plans: list[Plan], intended: Plan) -> int:
+def intended_index(plans: list[Plan], remaining: tuple[SkillCall, ...]) -> int:
+    """The option the oracle responder would choose: the one that continues the remaining steps."""
     for i, plan in enumerate(plans):
-        if plan.steps == intended.steps and plan.final == intended.final:
+        if continues(plan, remaining):
             return i
-    raise ValueError(f"the intended step {intended} is not among the planner's options")
+    raise ValueError(f"no option continues the intended steps {[str(s) for s in remaining]}")

@@ -73,5 +73,14 @@ def cases(split: str, count: int, seed: int = 0) -> list[Case]:
     return out
 
 
+def planning_context():
+    """The skills and task the suite's cases are planned with (pick and place, no oracle plan)."""
+    from fmrobot.control.skills import PICK, PLACE
+    from fmrobot.types import PlanningContext, TaskSpec
+
+    task = TaskSpec(name="pick_place", description="suite", skills=("pick", "place"), templates=(), vocabulary=())
+    return PlanningContext(skills=(PICK, PLACE), task=task)
+
+
 def all_heldout_texts() -> list[str]:
     return [t.split("{")[0].strip() for t in HELDOUT if t.split("{")[0].strip()]

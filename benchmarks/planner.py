@@ -31,14 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import instruction_suite as suite  # noqa: E402
 
 
-def context():
-    from fmrobot.control.skills import PICK, PLACE
-    from fmrobot.types import PlanningContext, TaskSpec
-
-    task = TaskSpec(name="pick_place", description="suite", skills=("pick", "place"), templates=(), vocabulary=())
-    return PlanningContext(skills=(PICK, PLACE), task=task)
-
-
 def roll_out(planner, case, ctx, max_steps: int = 4) -> tuple[bool, list[float], str]:
     """Run the planner to "done", every step succeeding; (matches the oracle, decision seconds, failure)."""
     from fmrobot.errors import FmrobotError
@@ -82,13 +74,12 @@ def accuracy(name: str, planner, lm, cases, ctx) -> dict:
 
 def scoring_speed(lm, planner, cases, ctx) -> dict:
     """Tree-batched against naive scoring on the first decision of each case, interleaved."""
-    from fmrobot.planning.llm_scoring import enumerate_candidates
+    from fmrobot.planning.llm_scoring import DONE, enumerate_candidates
 
-    specs = {s.name: s for s in ctx.skills}
     batched, naive, worst, counts = [], [], 0.0, []
     for case in cases:
         calls = enumerate_candidates(case.scene, ctx.skills)
-        texts = [f" {specs[c.skill].say(c)}" for c in calls][:9] + [" done"]  # ten candidates
+        texts = planner.step_texts(calls, ctx)[:9] + [f" {DONE}"]  # ten candidates
         prompt = planner.prompt(planner.ground(case.instruction, case.scene), [])
         start = time.perf_counter()
         fast = lm.score(prompt, texts)
@@ -141,7 +132,7 @@ def main() -> None:
     start = time.perf_counter()
     lm = SmolLM2()
     load_s = time.perf_counter() - start
-    ctx = context()
+    ctx = suite.planning_context()
     scoring = LlmScoringPlanner(llm=lm)  # the defaults of configs/planner/llm_scoring.yaml
     rows, report = [], {"model": "smollm2 (SmolLM2-135M-Instruct, offline)", "load_s": load_s}
     splits = {split: suite.cases(split, args.cases, seed=args.seed) for split in ("seen", "heldout")}

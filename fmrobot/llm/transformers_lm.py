@@ -1,10 +1,11 @@
 """Causal language models through transformers: hub id, local folder, or GGUF file.
 
-Scoring is the planner's hot path, so it never re-reads a prompt it has seen: the
-key-value cache of every scored prompt is kept (a few, least recently used first out),
-a new prompt resumes from the longest cached token prefix (the few-shot examples that
-do not change between decisions), and all continuations are then scored in one forward
-pass over that cache as a token tree, instead of one full forward per candidate.
+Scoring is the planner's hot path, so it does not re-read what it has seen: the
+key-value caches of a few prompt prefixes are kept (least recently used first out), a
+scoring call resumes from the longest cached prefix (the few-shot examples that do not
+change between decisions), and the rest of each prompt and all its continuations run in
+one forward pass over that cache as a token tree, instead of one full forward per
+candidate.
 """
 
 from __future__ import annotations

@@ -117,9 +117,8 @@ class LlmScoringPlanner:
         candidates = enumerate_candidates(scene, context.skills)
         if not candidates:
             raise PlanningError(f"no skill call is possible: the scene holds {scene.labels or 'nothing'}")
-        specs = {s.name: s for s in context.skills}
-        texts = [f" {specs[c.skill].say(c)}" for c in candidates] + [f" {DONE}"]
-        said = [specs[c.skill].say(c) for c in done_steps]
+        texts = self.step_texts(candidates, context) + [f" {DONE}"]
+        said = [t.strip() for t in self.step_texts(done_steps, context)]
         grounded = self.ground(instruction, scene)
         affordance = self.affordances(candidates, scene, done_steps)
         # Steps the history rules out (affordance 0) are not worth a forward pass.
@@ -129,7 +128,7 @@ class LlmScoringPlanner:
         asked = [texts[i] for i in feasible]
         requests = [(self.prompt(grounded, said, objects), asked)]
         if self.config.calibrate:  # content-free scores not cached yet go in the same pass
-            missing = [t for t in dict.fromkeys(asked) if (tuple(objects), tuple(said), t) not in self._content_free]
+            missing = self._uncached_content_free(said, asked, objects)
             requests.append((self.prompt(self.config.content_free, said, objects), missing))
         answers = self._score_all(requests)
         raw[feasible] = answers[0]
@@ -159,6 +158,14 @@ class LlmScoringPlanner:
             return ()
         return tuple(sorted(set(scene.labels), key=lambda label: (label.split(" ")[-1], label)))
 
+    def step_texts(self, calls: Sequence[SkillCall], context: PlanningContext) -> list[str]:
+        """Each call as the model reads it, after the prompt: " pick up the red block"."""
+        specs = {s.name: s for s in context.skills}
+        return [f" {specs[c.skill].say(c)}" for c in calls]
+
+    def _uncached_content_free(self, said: Sequence[str], texts: Sequence[str], objects: Sequence[str]) -> list[str]:
+        return [t for t in dict.fromkeys(texts) if (tuple(objects), tuple(said), t) not in self._content_free]
+
     def _score_all(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
         """Several (prompt, continuations) scored in one pass where the backend can (`score_many`)."""
         many = getattr(self.llm, "score_many", None)
@@ -172,7 +179,7 @@ class LlmScoringPlanner:
         and only the texts not kept yet are scored (a text's score does not depend on the others)."""
         keys = [(tuple(objects), tuple(said), text) for text in texts]
         fresh = {}
-        missing = list(dict.fromkeys(text for key, text in zip(keys, texts) if key not in self._content_free))
+        missing = self._uncached_content_free(said, texts, objects)
         if missing:
             prompt = self.prompt(self.config.content_free, said, objects)
             fresh = dict(zip(missing, self.llm.score(prompt, missing)))
