@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Mapping
 
 import numpy as np
 import pybullet as pb
@@ -37,11 +38,24 @@ class Camera:
         )
         self.extrinsics = look_at_pose(c.eye, c.target, c.up)
 
-    def render(self, client: int, renderer: int, segmentation: bool = True) -> CameraFrame:
+    def jittered(self, rng: np.random.Generator, amount: float) -> "Camera":
+        """This camera with its eye and target each moved up to `amount` metres (domain randomization).
+
+        The frames it renders carry the moved pose, so perception lifts depth with the pose
+        the camera really had, as with a calibrated camera that was bumped and recalibrated.
+        """
+        c = self.config
+        eye = tuple(float(v) for v in np.add(c.eye, rng.uniform(-amount, amount, 3)))
+        target = tuple(float(v) for v in np.add(c.target, rng.uniform(-amount, amount, 3)))
+        return Camera(c.model_copy(update={"eye": eye, "target": target}))
+
+    def render(self, client: int, renderer: int, segmentation: bool = True,
+               light: Mapping[str, Any] | None = None) -> CameraFrame:
         c = self.config
         flags = 0 if segmentation else pb.ER_NO_SEGMENTATION_MASK
         _, _, rgba, zbuffer, seg = pb.getCameraImage(
-            c.width, c.height, self.view, self.projection, renderer=renderer, flags=flags, physicsClientId=client
+            c.width, c.height, self.view, self.projection, renderer=renderer, flags=flags, physicsClientId=client,
+            **(light or {}),
         )
         rgb = np.asarray(rgba, dtype=np.uint8).reshape(c.height, c.width, 4)[..., :3]
         zbuffer = np.asarray(zbuffer, dtype=np.float32).reshape(c.height, c.width)

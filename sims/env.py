@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fmrobot.types import TOP_DOWN, Action, EpisodeSpec, Observation
 from sims.cameras import Camera, CameraConfig
+from sims.randomization import RandomizationConfig, add_clutter, draw_lighting, episode_rng, tint_table
 from sims.robots import Robot, RobotConfig, robot_class, robot_config
 from sims.tasks.base import Goal, Task
 from sims.world import TABLE_TOP_Z, Renderer, World, quiet_stdout
@@ -38,6 +39,7 @@ class EnvConfig(BaseModel):
     video_every: int = Field(default=2, ge=1)  # control steps per video frame
     obs_mode: Literal["state", "rgbd"] = "state"
     settle_seconds: float = Field(default=0.25, ge=0.0)
+    randomization: RandomizationConfig = RandomizationConfig()  # domain randomization (sims/randomization.py)
 
     @model_validator(mode="after")
     def _check(self) -> "EnvConfig":
@@ -90,6 +92,8 @@ class TabletopEnv(gym.Env):
         self.world = World(cfg.physics_hz, cfg.solver_iterations, cfg.renderer)
         self.robot: Robot = robot_class(self.robot_config.name)(self.world.client, self.robot_config)
         self.cameras = [Camera(c) for c in cfg.cameras]
+        self._episode_cameras = self.cameras  # this episode's (possibly jittered) cameras
+        self._light: dict[str, Any] | None = None  # this episode's lighting; None: PyBullet's default
         self.video_camera = Camera(cfg.video_camera)
         self.substeps = cfg.physics_hz // cfg.control_hz
         self.video_fps = cfg.control_hz / cfg.video_every
@@ -114,6 +118,7 @@ class TabletopEnv(gym.Env):
         self.robot.load()
         self.world.robot_body_id = self.robot.body_id
         instruction, self._goal = self.task.setup(self.world, rng)
+        self._randomize(seed)
         self.world.step(int(self.config.settle_seconds * self.config.physics_hz))
         self._steps = 0
         self._episode = EpisodeSpec(
@@ -124,6 +129,22 @@ class TabletopEnv(gym.Env):
         if record_video:
             self._frames.append(self.render_video_frame())
         return self._episode, self.observe()
+
+    def _randomize(self, seed: int) -> None:
+        """Domain randomization, from its own stream so the task's scene stays the same."""
+        look = self.config.randomization
+        self._episode_cameras, self._light = self.cameras, None
+        if not look.active:
+            return
+        rng = episode_rng(seed)
+        if look.table_tint != "none":
+            tint_table(self.world, rng, look.table_tint)
+        if look.clutter:
+            add_clutter(self.world, rng, look, self.task.workspace())
+        if look.lighting:
+            self._light = draw_lighting(rng)
+        if look.camera_jitter > 0:
+            self._episode_cameras = [camera.jittered(rng, look.camera_jitter) for camera in self.cameras]
 
     @property
     def episode(self) -> EpisodeSpec:
@@ -137,7 +158,8 @@ class TabletopEnv(gym.Env):
         if images:
             flag = self.world.render_flag
             with quiet_stdout():  # the EGL plugin reports its GL vendor on a fresh scene
-                frames = tuple(camera.render(self.world.client, flag) for camera in self.cameras)
+                frames = tuple(camera.render(self.world.client, flag, light=self._light)
+                               for camera in self._episode_cameras)
             labels = self.world.segmentation_labels()
         return Observation(
             step=self._steps,
@@ -239,7 +261,8 @@ class TabletopEnv(gym.Env):
         }
         if self.config.obs_mode == "rgbd":
             with quiet_stdout():
-                frame = self.cameras[0].render(self.world.client, self.world.render_flag, segmentation=False)
+                frame = self._episode_cameras[0].render(self.world.client, self.world.render_flag,
+                                                        segmentation=False, light=self._light)
             obs["rgb"] = np.array(frame.rgb)
             obs["depth"] = np.clip(np.array(frame.depth), 0.0, self.config.cameras[0].far)
         return obs

@@ -26,11 +26,23 @@ COLORS: dict[str, tuple[float, float, float]] = {
 }
 
 
+#: Colours no component was trained or tuned on: generalization levels L2+ draw from these.
+UNSEEN_COLORS: dict[str, tuple[float, float, float]] = {
+    "white": (0.93, 0.93, 0.9),
+    "magenta": (0.85, 0.1, 0.75),
+    "olive": (0.5, 0.5, 0.1),
+    "navy": (0.08, 0.1, 0.45),
+    "lime": (0.6, 0.95, 0.2),
+    "teal": (0.05, 0.5, 0.5),
+}
+ALL_COLORS: dict[str, tuple[float, float, float]] = {**COLORS, **UNSEEN_COLORS}
+
+
 def rgba(color: str) -> list[float]:
     try:
-        return [*COLORS[color], 1.0]
+        return [*ALL_COLORS[color], 1.0]
     except KeyError:
-        raise ValueError(f"unknown colour {color!r}; colours: {', '.join(COLORS)}") from None
+        raise ValueError(f"unknown colour {color!r}; colours: {', '.join(ALL_COLORS)}") from None
 
 
 def create_block(client: int, color: str, size: float, mass: float, position, yaw: float) -> int:
@@ -85,3 +97,31 @@ def create_bowl(client: int, color: str, radius: float, height: float, position,
     body = pb.createMultiBody(mass, collision, visual, basePosition=position, physicsClientId=client)
     pb.changeDynamics(body, -1, lateralFriction=0.8, physicsClientId=client)
     return body
+
+
+def create_cylinder(client: int, color: str, radius: float, height: float, mass: float, position) -> int:
+    collision = pb.createCollisionShape(pb.GEOM_CYLINDER, radius=radius, height=height, physicsClientId=client)
+    visual = pb.createVisualShape(pb.GEOM_CYLINDER, radius=radius, length=height, rgbaColor=rgba(color),
+                                  physicsClientId=client)
+    body = pb.createMultiBody(mass, collision, visual, basePosition=position, physicsClientId=client)
+    pb.changeDynamics(body, -1, lateralFriction=1.0, spinningFriction=0.002, rollingFriction=0.0002,
+                      physicsClientId=client)
+    return body
+
+
+def create_zone(client: int, color: str, size: float, position, thickness: float = 0.002) -> int:
+    """A flat coloured square lying on the table: a target region, not an obstacle.
+
+    It has a (thin) collision box so that it shows in depth and segmentation like any
+    object; being static and flush with the table, nothing trips over it.
+    """
+    half = [size / 2, size / 2, thickness / 2]
+    collision = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=half, physicsClientId=client)
+    visual = pb.createVisualShape(pb.GEOM_BOX, halfExtents=half, rgbaColor=rgba(color), physicsClientId=client)
+    return pb.createMultiBody(0.0, collision, visual, basePosition=position, physicsClientId=client)
+
+
+def set_color(client: int, body: int, color: str) -> None:
+    """Recolour every visual part of a body (meshes loaded from pybullet_data keep their shape)."""
+    for link in range(-1, pb.getNumJoints(body, physicsClientId=client)):
+        pb.changeVisualShape(body, link, rgbaColor=rgba(color), physicsClientId=client)

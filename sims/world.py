@@ -182,6 +182,52 @@ class World:
         body_id = objects.create_bowl(self.client, color, radius, height, (*position, TABLE_TOP_Z))
         return self._register(Body(body_id, label, "bowl", color, 2 * radius, height))
 
+    def add_cylinder(self, label: str, color: str, position: tuple[float, float], size: float = 0.04,
+                     height: float = 0.04, mass: float = 0.05) -> Body:
+        """An upright cylinder of diameter `size`: grasped like a block, but round."""
+        body_id = objects.create_cylinder(self.client, color, size / 2, height, mass,
+                                          (*position, TABLE_TOP_Z + height / 2))
+        return self._register(Body(body_id, label, "cylinder", color, size, height))
+
+    def add_zone(self, label: str, color: str, position: tuple[float, float], size: float = 0.12) -> Body:
+        """A flat coloured square on the table that objects are put into or pushed to."""
+        thickness = 0.002
+        body_id = objects.create_zone(self.client, color, size, (*position, TABLE_TOP_Z + thickness / 2), thickness)
+        return self._register(Body(body_id, label, "zone", color, size, thickness))
+
+    def add_tray(self, label: str, position: tuple[float, float], size: float = 0.24, color: str = "") -> Body:
+        """pybullet_data's tray (a flat box with sloped walls), scaled to `size` across, static."""
+        scale = size / 0.6  # traybox.urdf is 0.6 m across at scale 1
+        body_id = pb.loadURDF("tray/traybox.urdf", (*position, TABLE_TOP_Z), useFixedBase=True,
+                              globalScaling=scale, flags=pb.URDF_ENABLE_CACHED_GRAPHICS_SHAPES,
+                              physicsClientId=self.client)
+        if color:
+            objects.set_color(self.client, body_id, color)
+        # Walls reach 0.059 + 0.075 * cos(0.575) above the base at scale 1.
+        return self._register(Body(body_id, label, "tray", color, size, 0.12 * scale))
+
+    def add_mesh_object(self, label: str, urdf: str, position: tuple[float, float], yaw: float,
+                        size: float = 0.05, color: str = "", kind: str = "object") -> Body:
+        """A mesh object from a URDF (e.g. pybullet_data's random_urdfs), scaled so that its
+        footprint is at most `size` across and resting on the table."""
+        c = self.client
+        orientation = pb.getQuaternionFromEuler([0, 0, yaw])
+        body_id = pb.loadURDF(urdf, (*position, TABLE_TOP_Z + 0.2), orientation, physicsClientId=c)
+        lo, hi = pb.getAABB(body_id, physicsClientId=c)
+        footprint = max(hi[0] - lo[0], hi[1] - lo[1])
+        if footprint > size:
+            pb.removeBody(body_id, physicsClientId=c)
+            body_id = pb.loadURDF(urdf, (*position, TABLE_TOP_Z + 0.2), orientation,
+                                  globalScaling=size / footprint, physicsClientId=c)
+            lo, hi = pb.getAABB(body_id, physicsClientId=c)
+        base, _ = pb.getBasePositionAndOrientation(body_id, physicsClientId=c)
+        # Rest the lowest point 1 mm above the table so the object does not start inside it.
+        pb.resetBasePositionAndOrientation(body_id, (position[0], position[1], base[2] - lo[2] + TABLE_TOP_Z + 0.001),
+                                           orientation, physicsClientId=c)
+        if color:
+            objects.set_color(c, body_id, color)
+        return self._register(Body(body_id, label, kind, color, max(hi[0] - lo[0], hi[1] - lo[1]), hi[2] - lo[2]))
+
     def _register(self, body: Body) -> Body:
         if body.label in self.bodies:
             raise ValueError(f"two objects labelled {body.label!r} in one scene")

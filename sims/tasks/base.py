@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from fmrobot.types import Plan, TaskSpec
+from sims.variation import Level, LevelName, level, widen
 from sims.world import World
 
 
@@ -19,6 +20,8 @@ class TaskConfig(BaseModel):
     workspace_x: tuple[float, float] = (0.35, 0.68)
     workspace_y: tuple[float, float] = (-0.26, 0.26)
     max_steps: int = Field(default=800, gt=0)  # control steps before the episode is cut
+    # Generalization level (sims/variation.py); None keeps the task's own defaults.
+    level: LevelName | None = None
 
 
 class Goal(BaseModel):
@@ -36,6 +39,27 @@ class Task(ABC, Generic[GoalT]):
 
     def __init__(self, config: TaskConfig | None = None):
         self.config = config or self.Config()
+        self.level: Level | None = level(self.config.level)
+
+    # ------------------------------------------------------------------ what the level varies
+
+    def palette(self, default: Sequence[str]) -> list[str]:
+        """Colours this episode's objects are drawn from: the level's, else the task's own."""
+        return list(self.level.colors if self.level else default)
+
+    def workspace(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """(x range, y range) objects are placed in; levels L2+ widen the task's own."""
+        margin = self.level.workspace_margin if self.level else 0.0
+        return widen(self.config.workspace_x, margin), widen(self.config.workspace_y, margin)
+
+    @property
+    def shape(self) -> str:
+        """What movable objects are ('block' unless the level holds them out)."""
+        return self.level.shape if self.level else "block"
+
+    def phrasings(self, seen: Sequence[str], held_out: Sequence[str]) -> Sequence[str]:
+        """Instruction templates for this episode: held-out ones at levels L3+."""
+        return held_out if self.level and self.level.phrasing == "unseen" else seen
 
     @abstractmethod
     def spec(self) -> TaskSpec:

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 from pydantic import Field, model_validator
 
-from sims.objects import COLORS
+from sims.objects import ALL_COLORS, COLORS
 from sims.tasks.base import TaskConfig, sample_placements
 from sims.world import World
 
@@ -25,15 +25,15 @@ class BlocksAndBowlsConfig(TaskConfig):
 
     @model_validator(mode="after")
     def _known_colors(self) -> "BlocksAndBowlsConfig":
-        unknown = [c for c in self.colors if c not in COLORS]
+        unknown = [c for c in self.colors if c not in ALL_COLORS]
         if unknown:
-            raise ValueError(f"unknown colours {unknown}; colours: {', '.join(COLORS)}")
+            raise ValueError(f"unknown colours {unknown}; colours: {', '.join(ALL_COLORS)}")
         return self
 
 
-def vocabulary(colors: Sequence[str]) -> tuple[str, ...]:
-    """Every label a scene of these colours can hold: '<colour> block' and '<colour> bowl'."""
-    return tuple(f"{c} {kind}" for kind in ("block", "bowl") for c in colors)
+def vocabulary(colors: Sequence[str], shape: str = "block") -> tuple[str, ...]:
+    """Every label a scene of these colours can hold: '<colour> <shape>' and '<colour> bowl'."""
+    return tuple(f"{c} {kind}" for kind in (shape, "bowl") for c in colors)
 
 
 def footprints(config: BlocksAndBowlsConfig, num_bowls: int, num_blocks: int,
@@ -55,21 +55,36 @@ def populate(
     block_colors: Sequence[str],
     block_room: float = 0.0,
     restarts: int = 0,
+    workspace: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    shape: str = "block",
 ) -> tuple[list[str], list[str]]:
     """Put bowls and blocks of these colours on the table apart; return their labels.
 
-    Labels are '<colour> bowl' and '<colour> block', so colours must not repeat within a kind.
-    `block_room`: see `footprints`.
+    Labels are '<colour> bowl' and '<colour> <shape>', so colours must not repeat within a
+    kind. `block_room`: see `footprints`. `workspace`: (x range, y range), the config's by
+    default. `shape`: 'block' or 'cylinder' (of the block's size), for held-out objects.
     """
     radii = footprints(config, len(bowl_colors), len(block_colors), block_room)
-    spots = sample_placements(rng, radii, config.workspace_x, config.workspace_y, restarts=restarts)
+    x_range, y_range = workspace or (config.workspace_x, config.workspace_y)
+    spots = sample_placements(rng, radii, x_range, y_range, restarts=restarts)
     bowls = [f"{c} bowl" for c in bowl_colors]
-    blocks = [f"{c} block" for c in block_colors]
+    blocks = [f"{c} {shape}" for c in block_colors]
     for label, color, xy in zip(bowls, bowl_colors, spots[: len(bowls)]):
         world.add_bowl(label, color, xy, radius=config.bowl_radius, height=config.bowl_height)
     for label, color, xy in zip(blocks, block_colors, spots[len(bowls):]):
-        world.add_block(label, color, xy, yaw=float(rng.uniform(-math.pi, math.pi)), size=config.block_size)
+        add_movable(world, rng, shape, label, color, xy, config.block_size)
     return bowls, blocks
+
+
+def add_movable(world: World, rng: np.random.Generator, shape: str, label: str, color: str,
+                xy: tuple[float, float], size: float) -> None:
+    """A graspable object: a block at a random yaw, or a cylinder of the same size."""
+    if shape == "block":
+        world.add_block(label, color, xy, yaw=float(rng.uniform(-math.pi, math.pi)), size=size)
+    elif shape == "cylinder":
+        world.add_cylinder(label, color, xy, size=size, height=size)
+    else:
+        raise ValueError(f"unknown shape {shape!r}; shapes: block, cylinder")
 
 
 def block_in_bowl(world: World, block: str, bowl: str) -> bool:

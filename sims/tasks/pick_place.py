@@ -17,6 +17,13 @@ TEMPLATES = (
     "place the {block} into the {bowl}",
     "pick up the {block} and drop it in the {bowl}",
 )
+# Held-out phrasings (generalization levels L3+); the spec keeps publishing TEMPLATES, so
+# a planner that only knows the seen phrasings meets these unprepared.
+HELD_OUT_TEMPLATES = (
+    "move the {block} so that it ends up inside the {bowl}",
+    "the {bowl} should hold the {block}",
+    "grab the {block} and set it down in the {bowl}",
+)
 PLAN = (SkillCall(skill="pick", args={"object": "{block}"}), SkillCall(skill="place", args={"target": "{bowl}"}))
 
 
@@ -55,17 +62,19 @@ class PickPlace(Task[PickPlaceGoal]):
             description="Put one named block into one named bowl.",
             skills=("pick", "place"),
             templates=tuple(InstructionTemplate(text=t, plan=PLAN) for t in TEMPLATES),
-            vocabulary=vocabulary(self.config.colors),
+            vocabulary=vocabulary(self.palette(self.config.colors), self.shape),
             max_steps=self.config.max_steps,
         )
 
     def setup(self, world: World, rng: np.random.Generator) -> tuple[str, PickPlaceGoal]:
         cfg = self.config
         n_blocks, n_bowls = cfg.num_blocks, cfg.num_bowls
-        colors = [str(c) for c in rng.choice(list(cfg.colors), size=n_blocks + n_bowls, replace=False)]
-        bowls, blocks = populate(world, rng, cfg, bowl_colors=colors[n_blocks:], block_colors=colors[:n_blocks])
+        colors = [str(c) for c in rng.choice(self.palette(cfg.colors), size=n_blocks + n_bowls, replace=False)]
+        bowls, blocks = populate(world, rng, cfg, bowl_colors=colors[n_blocks:], block_colors=colors[:n_blocks],
+                                 workspace=self.workspace(), shape=self.shape)
         goal = PickPlaceGoal(block=blocks[int(rng.integers(n_blocks))], bowl=bowls[int(rng.integers(n_bowls))])
-        template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
+        templates = self.phrasings(TEMPLATES, HELD_OUT_TEMPLATES)
+        template = templates[int(rng.integers(len(templates)))]
         # Drawn only when asked for, so the default episodes keep their random stream.
         if cfg.ambiguous > 0 and rng.random() < cfg.ambiguous:
             options = [kind for kind, n in (("block", n_blocks), ("bowl", n_bowls)) if n > 1]
@@ -73,7 +82,7 @@ class PickPlace(Task[PickPlaceGoal]):
                 goal = goal.model_copy(update={"unsaid": options[int(rng.integers(len(options)))]})
         words = {"block": goal.block, "bowl": goal.bowl}
         if goal.unsaid != "nothing":
-            words[goal.unsaid] = goal.unsaid  # "the block" instead of "the red block"
+            words[goal.unsaid] = goal.unsaid if goal.unsaid == "bowl" else self.shape  # "the block", not "the red block"
         return template.format(**words), goal
 
     def predicates(self, world: World, goal: PickPlaceGoal) -> dict[str, bool]:

@@ -33,9 +33,13 @@ from sims.tasks.blocks_and_bowls import (
 from sims.world import World
 
 TEMPLATES = (
-    "put each block in the bowl of the same colour",
-    "sort the blocks by colour into the bowls",
-    "put every block into the bowl that matches its color",
+    "put each {shape} in the bowl of the same colour",
+    "sort the {shape}s by colour into the bowls",
+    "put every {shape} into the bowl that matches its color",
+)
+HELD_OUT_TEMPLATES = (  # generalization levels L3+
+    "match each {shape} to the bowl that shares its colour",
+    "every bowl should get the {shape} of its own colour",
 )
 
 
@@ -96,23 +100,26 @@ class SortByColor(Task[SortByColorGoal]):
             name=self.name,
             description="Put every block into the bowl of the same colour; blocks of other colours stay out.",
             skills=("pick", "place"),
-            templates=tuple(InstructionTemplate(text=t, plan=()) for t in TEMPLATES),
-            vocabulary=vocabulary(self.config.colors),
+            templates=tuple(InstructionTemplate(text=t.format(shape=self.shape), plan=()) for t in TEMPLATES),
+            vocabulary=vocabulary(self.palette(self.config.colors), self.shape),
             max_steps=self.config.max_steps,
         )
 
     def setup(self, world: World, rng: np.random.Generator) -> tuple[str, SortByColorGoal]:
         cfg = self.config
-        drawn = [str(c) for c in rng.choice(list(cfg.colors), size=cfg.num_bowls + cfg.distractors, replace=False)]
+        drawn = [str(c) for c in rng.choice(self.palette(cfg.colors), size=cfg.num_bowls + cfg.distractors,
+                                            replace=False)]
         bowl_colors, distractor_colors = drawn[: cfg.num_bowls], drawn[cfg.num_bowls:]
         matched_colors = bowl_colors[: cfg.num_blocks]  # a random subset: the draw is in random order
         bowls, blocks = populate(world, rng, cfg, bowl_colors, matched_colors + distractor_colors,
-                                 block_room=cfg.block_room, restarts=cfg.layout_restarts)
+                                 block_room=cfg.block_room, restarts=cfg.layout_restarts,
+                                 workspace=self.workspace(), shape=self.shape)
         goal = SortByColorGoal(
             moves=tuple(BlockToBowl(block=block, bowl=bowl) for block, bowl in zip(blocks[: cfg.num_blocks], bowls)),
             distractors=tuple(blocks[cfg.num_blocks:]),
         )
-        return TEMPLATES[int(rng.integers(len(TEMPLATES)))], goal
+        templates = self.phrasings(TEMPLATES, HELD_OUT_TEMPLATES)
+        return templates[int(rng.integers(len(templates)))].format(shape=self.shape), goal
 
     def predicates(self, world: World, goal: SortByColorGoal) -> dict[str, bool]:
         placed = {f"{m.block} in {m.bowl}": block_in_bowl(world, m.block, m.bowl) for m in goal.moves}
