@@ -22,6 +22,7 @@ from sims.cameras import Camera, CameraConfig
 from sims.randomization import RandomizationConfig, add_clutter, draw_lighting, episode_rng, tint_table
 from sims.robots import Robot, RobotConfig, robot_class, robot_config
 from sims.tasks.base import Goal, Task
+from sims.tasks.composition import ComposedTask
 from sims.world import TABLE_TOP_Z, Renderer, World, quiet_stdout
 
 
@@ -85,6 +86,8 @@ class TabletopEnv(gym.Env):
     ):
         self.config = cfg = config if isinstance(config, EnvConfig) else EnvConfig.model_validate(dict(config or {}))
         self.task: Task = load_task(task)() if isinstance(task, str) else task
+        if self.task.level is not None and self.task.level.compose:
+            self.task = ComposedTask(self.task)  # level L4: the task, then a clause from another family
         self.robot_config = robot_config(robot)
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")

@@ -130,3 +130,41 @@ def test_level_config_group_sets_task_level_and_randomization():
     assert config["task"]["level"] == "L3"
     assert config["env"]["randomization"]["clutter_split"] == "unseen"
     assert compose_config([])["task"].get("level") is None
+
+
+def test_l4_composes_the_task_with_a_spatial_clause_judged_with_it():
+    import pybullet as pb
+
+    from sims.tasks.composition import SIDES, ComposedTask
+
+    env = _env("L4")
+    try:
+        assert isinstance(env.task, ComposedTask)
+        assert "place_next_to" in env.task.spec().skills
+        for seed in range(4):
+            episode, _ = env.reset_episode(seed)
+            clause = env._goal.clause
+            assert episode.instruction.endswith(f"the {clause.reference}") and f"put the {clause.object}" in \
+                episode.instruction
+            assert [s.skill for s in episode.oracle_plan.steps] == ["pick", "place", "pick", "place_next_to"]
+            assert env.world.body(clause.object).color not in {
+                b.color for label, b in env.world.bodies.items() if label != clause.object}
+            predicates = env.evaluate()
+            assert not predicates["success"] and not predicates["task_success"]
+        # Put the clause's object where it belongs (and only that): the clause holds, the task does not.
+        reference = env.world.position(clause.reference)
+        spot = reference[:2] + (env.world.body(clause.reference).size / 2 + 0.05) * np.asarray(SIDES[clause.side])
+        pb.resetBasePositionAndOrientation(env.world.body(clause.object).body_id, (*spot, 0.65), (0, 0, 0, 1),
+                                           physicsClientId=env.world.client)
+        env.settle(1.0)
+        predicates = env.evaluate()
+        assert predicates[f"{clause.object} {clause.side} of {clause.reference}"]
+        assert not predicates["success"]
+        # The opposite side does not count.
+        opposite = reference[:2] - (env.world.body(clause.reference).size / 2 + 0.05) * np.asarray(SIDES[clause.side])
+        pb.resetBasePositionAndOrientation(env.world.body(clause.object).body_id, (*opposite, 0.65), (0, 0, 0, 1),
+                                           physicsClientId=env.world.client)
+        env.settle(1.0)
+        assert not env.evaluate()[f"{clause.object} {clause.side} of {clause.reference}"]
+    finally:
+        env.close()
