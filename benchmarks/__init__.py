@@ -1,0 +1,1 @@
+"""Benchmark scripts and the suite harness (benchmarks/harness/)."""

@@ -1,0 +1,1 @@
+"""The benchmark harness: suites of tasks x configurations x levels x seeds, run exactly once each."""
