@@ -6,13 +6,32 @@ its JSON schema, and every call is validated against it before anything moves.
 
 from __future__ import annotations
 
+from typing import Literal, Mapping
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from fmrobot.types import SkillSpec
+from fmrobot.types import SkillCall, SkillSpec
+
+#: Sides of an object as the robot sees it: the robot stands at the origin facing +x, so
+#: "left" is +y, "right" is -y, "behind" is +x (farther from the robot), "front" is -x (nearer).
+Side = Literal["left", "right", "front", "behind"]
+SIDE_DIRECTIONS: dict[str, tuple[float, float]] = {
+    "left": (0.0, 1.0), "right": (0.0, -1.0), "behind": (1.0, 0.0), "front": (-1.0, 0.0),
+}
 
 
 class _Parameters(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WordedSkillSpec(SkillSpec):
+    """A skill whose phrase needs words for some argument values ("front" reads "in front of")."""
+
+    words: Mapping[str, Mapping[str, str]] = {}  # argument -> value -> words in the phrase
+
+    def say(self, call: SkillCall) -> str:
+        args = {k: self.words.get(k, {}).get(str(v), v) for k, v in call.args.items()}
+        return self.phrase.format(**args) if self.phrase else str(call)
 
 
 class PickParameters(_Parameters):
@@ -49,4 +68,57 @@ HOME = SkillSpec(
     phrase="go to the resting pose",
 )
 
-STANDARD_SKILLS: tuple[SkillSpec, ...] = (PICK, PLACE, HOME)
+
+
+class PlaceNextToParameters(_Parameters):
+    target: str = Field(min_length=1, description="label of the object to put the held object beside")
+    side: Side = Field(description="which side of the target, as the robot sees it: left, right, front or behind")
+
+
+class PlaceBetweenParameters(_Parameters):
+    first: str = Field(min_length=1, description="label of one of the two objects to put the held object between")
+    second: str = Field(min_length=1, description="label of the other one")
+
+
+class PushParameters(_Parameters):
+    object: str = Field(min_length=1, description="label of the object to push along the table")
+    target: str = Field(min_length=1, description="label of the region (e.g. 'green zone') to push it into")
+
+
+PLACE_NEXT_TO = WordedSkillSpec(
+    name="place_next_to",
+    description=(
+        "Put the object in the gripper on the table beside the named target, a small gap from its footprint. "
+        "Sides are as the robot sees the table (the robot faces +x): left is +y, right is -y, "
+        "behind is +x (farther from the robot), front is -x (nearer to it)."
+    ),
+    parameters=PlaceNextToParameters,
+    object_arguments=("target",),
+    phrase="put it {side} the {target}",
+    words={"side": {"left": "to the left of", "right": "to the right of", "front": "in front of",
+                    "behind": "behind"}},
+)
+PLACE_BETWEEN = SkillSpec(
+    name="place_between",
+    description="Put the object in the gripper on the table halfway between the two named objects.",
+    parameters=PlaceBetweenParameters,
+    object_arguments=("first", "second"),
+    phrase="put it between the {first} and the {second}",
+)
+PUSH = SkillSpec(
+    name="push",
+    description=(
+        "With an empty, closed gripper, push the named object along the table, without lifting it, "
+        "until its centre is inside the named target region."
+    ),
+    parameters=PushParameters,
+    object_arguments=("object", "target"),
+    phrase="push the {object} into the {target}",
+)
+
+#: Skills that put down what the gripper holds (planners rule them out with an empty gripper).
+PLACING_SKILLS = frozenset({"place", "place_next_to", "place_between"})
+#: Skills that need an empty gripper.
+EMPTY_HANDED_SKILLS = frozenset({"pick", "push"})
+
+STANDARD_SKILLS: tuple[SkillSpec, ...] = (PICK, PLACE, HOME, PLACE_NEXT_TO, PLACE_BETWEEN, PUSH)

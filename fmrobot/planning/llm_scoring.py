@@ -27,12 +27,13 @@ import math
 from collections import OrderedDict
 from itertools import product
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Literal, Sequence, get_args, get_origin
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from fmrobot.colors import ColorLexicon, named_colors
+from fmrobot.control.skills import EMPTY_HANDED_SKILLS, PLACING_SKILLS
 from fmrobot.errors import PlanningError
 from fmrobot.interfaces import LanguageModel
 from fmrobot.planning.conformal import HelpCalibration, load_calibration
@@ -201,7 +202,7 @@ class LlmScoringPlanner:
         holding = bool(done_steps) and done_steps[-1].skill == "pick"
         values = []
         for call in candidates:
-            if (call.skill == "pick" and holding) or (call.skill == "place" and not holding):
+            if (call.skill in EMPTY_HANDED_SKILLS and holding) or (call.skill in PLACING_SKILLS and not holding):
                 values.append(-math.inf)
                 continue
             confidence = min((scene.find(str(v)).score for v in call.args.values() if scene.has(str(v))),
@@ -231,16 +232,34 @@ def load_prompt(name: str) -> str:
 
 
 def enumerate_candidates(scene: SceneDescription, skills: Sequence[SkillSpec]) -> list[SkillCall]:
-    """Every call of every skill whose object arguments range over the perceived objects."""
+    """Every call of every skill: object arguments range over the perceived objects (two of them
+    never name the same one), Literal-typed ones (a side) over their values. Arguments with a
+    default keep it; a skill with a required argument of any other type cannot be enumerated."""
     labels = list(dict.fromkeys(o.label for o in scene.objects))
     calls = []
     for spec in skills:
-        if not spec.object_arguments:
-            calls.append(SkillCall(skill=spec.name, args={}))
-            continue
-        for values in product(labels, repeat=len(spec.object_arguments)):
-            calls.append(SkillCall(skill=spec.name, args=dict(zip(spec.object_arguments, values))))
+        choices = argument_choices(spec, labels)
+        if choices is None:
+            raise PlanningError(f"skill {spec.name!r} has a required argument that is neither an object nor a "
+                                "choice of values (Literal), so its calls cannot be listed for scoring")
+        for values in product(*choices.values()):
+            objects = [v for name, v in zip(choices, values) if name in spec.object_arguments]
+            if len(set(objects)) == len(objects):
+                calls.append(SkillCall(skill=spec.name, args=dict(zip(choices, values))))
     return calls
+
+
+def argument_choices(spec: SkillSpec, labels: Sequence[str]) -> dict[str, list[Any]] | None:
+    """The values each argument of the skill may take; None if one of them cannot be listed."""
+    choices: dict[str, list[Any]] = {}
+    for name, field in spec.parameters.model_fields.items():
+        if name in spec.object_arguments:
+            choices[name] = list(labels)
+        elif get_origin(field.annotation) is Literal:
+            choices[name] = list(get_args(field.annotation))
+        elif field.is_required():
+            return None
+    return choices
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:

@@ -96,3 +96,49 @@ def test_listing_objects_puts_the_scene_in_every_prompt_including_the_content_fr
     plain = KeywordLM()
     run_to_done(LlmScoringPlanner(llm=plain))
     assert not any("Objects:" in prompt.rsplit("\n\n", 1)[-1] for prompt, _ in plain.calls)
+
+
+def test_skills_with_a_side_argument_are_enumerated_phrased_and_chosen():
+    from fmrobot.control.skills import PICK, PLACE_BETWEEN, PLACE_NEXT_TO, PUSH
+
+    scene = synthetic_scene()
+    context = synthetic_context().model_copy(update={"skills": (PICK, PLACE_NEXT_TO, PLACE_BETWEEN, PUSH)})
+    calls = enumerate_candidates(scene, context.skills)
+    beside = [c for c in calls if c.skill == "place_next_to"]
+    assert len(beside) == 2 * 4  # every object on every side
+    assert {c.args["side"] for c in beside} == {"left", "right", "front", "behind"}
+    # Two object arguments never name the same object; pushing ranges over (object, target) pairs.
+    assert [c.args for c in calls if c.skill == "place_between"] == [
+        {"first": "red block", "second": "green bowl"}, {"first": "green bowl", "second": "red block"}]
+    assert len([c for c in calls if c.skill == "push"]) == 2
+    planner = LlmScoringPlanner(llm=KeywordLM())
+    texts = planner.step_texts(beside, context)
+    assert " put it in front of the green bowl" in texts and " put it to the left of the red block" in texts
+
+    # With the keyword stand-in, "push the red block into the green bowl" shares more words than the pick.
+    context = context.model_copy(update={"skills": (PICK, PLACE_NEXT_TO)})
+    decision = planner.plan("put the red block to the left of the green bowl", scene, context)
+    assert decision.plan.steps == (SkillCall(skill="pick", args={"object": "red block"}),)
+    feedback = StepFeedback(step_index=0, call=decision.plan.steps[0], status=SkillStatus.SUCCESS)
+    decision = planner.replan(decision, feedback, scene, context)
+    (step,) = decision.plan.steps  # the keyword stand-in cannot tell the two targets apart; the side it can
+    assert step.skill == "place_next_to" and step.args["side"] == "left"
+    # Holding something rules out pushing as it rules out picking; an empty hand rules out placing.
+    holding = planner.affordances(calls, scene, [feedback.call])
+    empty = planner.affordances(calls, scene, [])
+    for call, held, free in zip(calls, holding, empty):
+        assert (held == -math.inf) == (call.skill in ("pick", "push"))
+        assert (free == -math.inf) == (call.skill in ("place_next_to", "place_between"))
+
+
+def test_a_skill_whose_arguments_cannot_be_listed_is_a_clear_planning_error():
+    from pydantic import BaseModel
+
+    from fmrobot.types import SkillSpec
+
+    class Turn(BaseModel):
+        degrees: float
+
+    spec = SkillSpec(name="turn", description="Turn the wrist.", parameters=Turn, phrase="turn by {degrees}")
+    with pytest.raises(PlanningError, match="'turn' has a required argument"):
+        enumerate_candidates(synthetic_scene(), (spec,))
