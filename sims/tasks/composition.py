@@ -15,13 +15,9 @@ from pydantic import BaseModel, ConfigDict, SerializeAsAny
 from fmrobot.types import Plan, SkillCall, TaskSpec
 from sims.tasks.base import Goal, Task
 from sims.tasks.blocks_and_bowls import add_movable, at_rest
+from sims.tasks.regions import SIDE_DIRECTIONS, SIDE_WORDS, beside
 from sims.world import World
 
-#: Side -> unit direction on the table, as the robot sees it (the robot faces +x); the same
-#: convention as the place_next_to skill (fmrobot/control/skills.py).
-SIDES: dict[str, tuple[float, float]] = {"left": (0.0, 1.0), "right": (0.0, -1.0),
-                                         "behind": (1.0, 0.0), "front": (-1.0, 0.0)}
-SIDE_WORDS = {"left": "to the left of", "right": "to the right of", "front": "in front of", "behind": "behind"}
 REFERENCE_KINDS = ("bowl", "zone", "tray")  # objects that stay put, preferred as references
 CLEARANCE = 0.045  # room around the added object: the open fingers reach ~4.5 cm from its centre
 EXTRA_STEPS = 500  # control steps the clause may add to the task's budget
@@ -38,17 +34,6 @@ class SpatialClause(BaseModel):
 class ComposedGoal(Goal):
     main: SerializeAsAny[Goal]
     clause: SpatialClause
-
-
-def beside(world: World, label: str, reference: str, side: str) -> bool:
-    """`label` lies on `side` of `reference`: past the reference's edge along that direction,
-    and not further off the line through it than the reference's half size plus a block."""
-    direction = np.asarray(SIDES[side])
-    offset = world.position(label)[:2] - world.position(reference)[:2]
-    along = float(offset @ direction)
-    across = abs(float(offset @ np.array([-direction[1], direction[0]])))
-    half = world.body(reference).size / 2
-    return bool(along > half and along < half + 0.15 and across < half + 0.04)
 
 
 class ComposedTask(Task[ComposedGoal]):
@@ -123,9 +108,9 @@ class ComposedTask(Task[ComposedGoal]):
         centre = world.position(reference)[:2]
         spot_distance = world.body(reference).size / 2 + 0.02 + CLEARANCE
         others = [(world.position(n)[:2], b.size / 2) for n, b in world.bodies.items() if n not in (reference, label)]
-        sides = list(rng.permutation(list(SIDES)))
+        sides = list(rng.permutation(list(SIDE_DIRECTIONS)))
         for side in sides:
-            spot = centre + spot_distance * np.asarray(SIDES[side])
+            spot = centre + spot_distance * np.asarray(SIDE_DIRECTIONS[side])
             inside = x0 <= spot[0] <= x1 and y0 <= spot[1] <= y1
             if inside and all(np.hypot(*(spot - p)) >= r + CLEARANCE for p, r in others):
                 return str(side)

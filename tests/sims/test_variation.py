@@ -135,7 +135,8 @@ def test_level_config_group_sets_task_level_and_randomization():
 def test_l4_composes_the_task_with_a_spatial_clause_judged_with_it():
     import pybullet as pb
 
-    from sims.tasks.composition import SIDES, ComposedTask
+    from sims.tasks.composition import ComposedTask
+    from sims.tasks.regions import SIDE_DIRECTIONS as SIDES
 
     env = _env("L4")
     try:
