@@ -238,12 +238,27 @@ class Runner:
             return StepFeedback(step_index=index, call=call, status=SkillStatus.FAILURE,
                                 reason=f"safety shield refused the plan: {reasons}"), obs
         feedback = None
+        moved: set[str] = set()  # objects earlier steps of this plan named, and so may have moved
         for index, call in enumerate(verdict.plan.steps):
+            named = self._named_objects(call, context)
+            if named & moved:
+                # The step acts on something the plan already moved: where it is now comes from
+                # a fresh look, not from the scene perceived before the plan started.
+                obs, scene = self._perceive(context.task.vocabulary, clock, trace)
+                moved.clear()
             feedback, obs = self._run_skill(index, call, scene, obs, context, clock, state)
             trace.append({"event": "skill", **feedback.model_dump(mode="json")})
             if feedback.status is SkillStatus.FAILURE:
                 break
+            moved |= named
         return feedback, obs
+
+    @staticmethod
+    def _named_objects(call: SkillCall, context: PlanningContext) -> set[str]:
+        try:
+            return set(call.objects(context.skill(call.skill)))
+        except FmrobotError:
+            return set()  # _run_skill reports the bad call
 
     def _run_skill(self, index: int, call: SkillCall, scene: SceneDescription, obs: Observation,
                    context: PlanningContext, clock: _StageClock,

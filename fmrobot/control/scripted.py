@@ -53,6 +53,9 @@ class ScriptedPolicyConfig(BaseModel):
     release_clearance: float = Field(default=0.02, ge=0.0)  # held object's bottom above the target's top
     max_grasp_depth: float = Field(default=0.02, gt=0.0)  # how far below the top the fingers close
     tolerance: float = Field(default=0.012, gt=0.0)
+    # The fingers close only once the descent has really arrived: closing while still 1 cm
+    # above the grasp height tilts small blocks picked off a tower (stack_blocks, towers_of_hanoi).
+    grasp_tolerance: float = Field(default=0.003, gt=0.0)
     close_seconds: float = Field(default=0.5, gt=0.0)
     open_seconds: float = Field(default=0.3, gt=0.0)
     min_grasp_width: float = Field(default=0.004, ge=0.0)  # narrower means the gripper closed on nothing
@@ -176,7 +179,7 @@ class ScriptedPolicy:
             Move(name="pick: approach", position=above, orientation=orientation, gripper=0.0, speed=c.speed,
                  tolerance=c.tolerance),
             Move(name="pick: descend", position=grasp, orientation=orientation, gripper=0.0,
-                 speed=c.approach_speed, tolerance=c.tolerance),
+                 speed=c.approach_speed, tolerance=c.grasp_tolerance),
             Grip(name="pick: close", closure=1.0, seconds=c.close_seconds),
             Check(name="pick: grasp", condition=holding, failure=f"gripper closed on nothing at {target.label}"),
             Move(name="pick: lift", position=above, orientation=orientation, gripper=1.0, speed=c.approach_speed,

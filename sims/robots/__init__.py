@@ -6,8 +6,9 @@ from typing import Any, Mapping
 
 from sims.robots.base import Robot, RobotConfig
 from sims.robots.panda import Panda
+from sims.robots.ur5e_robotiq import UR5eRobotiq
 
-ROBOTS: dict[str, type[Robot]] = {"panda": Panda}
+ROBOTS: dict[str, type[Robot]] = {"panda": Panda, "ur5e_robotiq": UR5eRobotiq}
 
 
 def robot_class(name: str) -> type[Robot]:
