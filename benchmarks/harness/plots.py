@@ -43,8 +43,9 @@ def success_plot(report: Mapping[str, Any], path: Path) -> Path:
                 rate = cell["success_rate"]
                 xs.append(t + (index - (len(configurations) - 1) / 2) * width)
                 rates.append(rate)
-                low.append(rate - cell["wilson_95"][0])
-                high.append(cell["wilson_95"][1] - rate)
+                # max(0, ...): at 0% or 100% the bound equals the rate up to rounding, which may dip below it
+                low.append(max(0.0, rate - cell["wilson_95"][0]))
+                high.append(max(0.0, cell["wilson_95"][1] - rate))
             panel.bar(xs, rates, width * 0.9, yerr=[low, high], capsize=3, color=colors[index % len(colors)],
                       label=name, error_kw={"elinewidth": 1})
             for x, (t, task) in zip(xs, [(t, task) for t, task in enumerate(tasks)
