@@ -238,27 +238,34 @@ class Runner:
             return StepFeedback(step_index=index, call=call, status=SkillStatus.FAILURE,
                                 reason=f"safety shield refused the plan: {reasons}"), obs
         feedback = None
-        moved: set[str] = set()  # objects earlier steps of this plan named, and so may have moved
+        moved: set[str] = set()  # objects earlier steps of this plan moved (picked or pushed)
         for index, call in enumerate(verdict.plan.steps):
-            named = self._named_objects(call, context)
+            named, moves = self._named_objects(call, context)
             if named & moved:
                 # The step acts on something the plan already moved: where it is now comes from
-                # a fresh look, not from the scene perceived before the plan started.
-                obs, scene = self._perceive(context.task.vocabulary, clock, trace)
+                # a fresh look, not from the scene perceived before the plan started. The arm may
+                # hide objects from that look; they keep their last known place.
+                obs, fresh = self._perceive(context.task.vocabulary, clock, trace)
+                hidden = tuple(o for o in scene.objects if o.label not in fresh.labels)
+                scene = fresh.model_copy(update={"objects": fresh.objects + hidden})
                 moved.clear()
             feedback, obs = self._run_skill(index, call, scene, obs, context, clock, state)
             trace.append({"event": "skill", **feedback.model_dump(mode="json")})
             if feedback.status is SkillStatus.FAILURE:
                 break
-            moved |= named
+            moved |= moves
         return feedback, obs
 
     @staticmethod
-    def _named_objects(call: SkillCall, context: PlanningContext) -> set[str]:
+    def _named_objects(call: SkillCall, context: PlanningContext) -> tuple[set[str], set[str]]:
+        """Objects the call names, and those of them it moves. A place target stays where it is,
+        so placing several things into one tray needs no fresh look."""
         try:
-            return set(call.objects(context.skill(call.skill)))
+            spec = context.skill(call.skill)
+            named = set(call.objects(spec))
         except FmrobotError:
-            return set()  # _run_skill reports the bad call
+            return set(), set()  # _run_skill reports the bad call
+        return named, {str(call.args[a]) for a in spec.moved_arguments if a in call.args}
 
     def _run_skill(self, index: int, call: SkillCall, scene: SceneDescription, obs: Observation,
                    context: PlanningContext, clock: _StageClock,

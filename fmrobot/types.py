@@ -237,6 +237,7 @@ class SkillSpec(Value):
     description: str
     parameters: type[BaseModel]
     object_arguments: tuple[str, ...] = ()  # arguments that name objects in the scene
+    moved_arguments: tuple[str, ...] = ()  # of those, the ones naming objects the skill moves (pick's object)
     phrase: str = ""  # how a call reads in words, with argument slots: "pick up the {object}"
 
     def say(self, call: "SkillCall") -> str:

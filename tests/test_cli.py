@@ -84,6 +84,9 @@ def test_every_shipped_config_file_validates(path):
         from sims.robots import robot_config
 
         robot_config(config["robot"])
+    elif group == "level":  # a level sets options of the task and the env: both must still validate
+        registry.resolve("task", config["task"])
+        registry.resolve("env", config["env"])
 
 
 def test_worker_processes_give_the_same_per_seed_results_as_in_process(tmp_path):

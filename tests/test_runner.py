@@ -126,3 +126,40 @@ def test_a_policy_without_the_task_skills_is_a_config_error(pick_place_env):
 
     with pytest.raises(ConfigError, match="needs skills"):
         make_runner(pick_place_env, policy=NoSkills()).run_episode(0)
+
+
+class _OncePerceptor(OraclePerceptor):
+    """Oracle perception that sees the named object only in its first look (as if the arm hid it later)."""
+
+    def __init__(self, hidden_later: str):
+        super().__init__()
+        self.hidden_later, self.looks = hidden_later, 0
+
+    def perceive(self, obs, queries=()):
+        scene = super().perceive(obs, queries)
+        self.looks += 1
+        if self.looks == 1:
+            return scene
+        return scene.model_copy(update={"objects": tuple(o for o in scene.objects if o.label != self.hidden_later)})
+
+
+class _PickAgainPlanner(ScriptedPlanner):
+    """Pick the block, put it in the bowl, then pick the same block again and put it back in the bowl."""
+
+    def plan(self, instruction, scene, context):
+        first = super().plan(instruction, scene, context).plan.steps
+        return PlanDecision(instruction=instruction, plan=Plan(steps=first + first))
+
+
+def test_a_step_on_an_object_the_plan_moved_looks_again_and_hidden_objects_keep_their_place(pick_place_env):
+    episode, _ = pick_place_env.reset_episode(0)
+    goal = pick_place_env._goal
+    perceptor = _OncePerceptor(hidden_later=goal.bowl)  # the fourth step's target, unseen in the second look
+    outcome = make_runner(pick_place_env, perceptor=perceptor, planner=_PickAgainPlanner()).run_episode(0)
+    looks = [e for e in outcome.trace if e["event"] == "perception"]
+    # One look before the plan, one before the third step (it names the block the plan moved);
+    # a place target (the bowl) is not moved, so the fourth step needs none.
+    assert len(looks) == 2 and perceptor.looks == 2
+    assert outcome.result.success and outcome.result.replans == 0
+    skills = [e for e in outcome.trace if e["event"] == "skill"]
+    assert [e["status"] for e in skills] == ["success"] * 4

@@ -47,6 +47,7 @@ PICK = SkillSpec(
     description="Grasp the named object from above and lift it.",
     parameters=PickParameters,
     object_arguments=("object",),
+    moved_arguments=("object",),
     phrase="pick up the {object}",
 )
 PLACE = SkillSpec(
@@ -113,6 +114,7 @@ PUSH = SkillSpec(
     ),
     parameters=PushParameters,
     object_arguments=("object", "target"),
+    moved_arguments=("object",),
     phrase="push the {object} into the {target}",
 )
 

@@ -155,9 +155,11 @@ def test_gripper_closes_on_an_object_reports_its_width_and_holds_it_while_liftin
     assert robot.gripper_width() == pytest.approx(robot.max_gripper_width, abs=0.002)
 
 
-def test_gripper_closes_fully_on_nothing(rig):
+def test_gripper_closure_is_a_fraction_of_the_stroke_and_closes_fully_on_nothing(rig):
     robot = rig.reset()
-    rig.move((0.5, 0.0, TABLE_TOP_Z + 0.1), closure=1.0)
+    rig.move((0.5, 0.0, TABLE_TOP_Z + 0.1), closure=0.5)
+    assert robot.gripper_width() == pytest.approx(robot.max_gripper_width / 2, abs=0.002)
+    rig.hold((0.5, 0.0, TABLE_TOP_Z + 0.1), closure=1.0, steps=20)
     assert robot.gripper_width() < 0.004  # below the scripted policy's "closed on nothing" threshold
 
 
