@@ -9,12 +9,11 @@ The 2F-85 is a four-bar linkage: one motor turns the knuckles, and the finger pa
 parallel while they swing closed on an arc (they sink 1.4 cm toward the object over the
 stroke). The URDF says so with <mimic> tags, which PyBullet ignores, and its kinematic
 tree cannot hold the linkage's closed loop; pads carried by servo-followed revolute joints
-tilt under a squeeze and let the object wobble. So the pads that touch things ride on two
-prismatic joints each (across, and along the approach axis), which keep them exactly
-parallel; the along-joint follows the linkage's arc for the across-position, and the
-linkage's own links are turned to match, so the hand looks and sweeps like the real one.
-The across-joints grip as the Panda's fingers do: position control with a force limit per
-pad, the two sides geared together.
+tilt under a squeeze and let the object wobble. So the pads that touch things slide across
+on prismatic joints, which keep them exactly parallel, from one carriage that slides along
+the approach axis and follows the linkage's arc; the linkage's own links are turned to
+match, so the hand looks, reaches and sweeps like the real one. The pads grip as the
+Panda's fingers do: position control with a force limit per pad, the two geared together.
 """
 
 from __future__ import annotations
@@ -45,11 +44,12 @@ PAD_SIZE = (0.022, 0.00635, 0.0375)  # the URDF's pad box; its y is across the c
 PAD_MASS = 0.03  # kg: pad plus the finger tip that carries it
 CLOSED_ANGLE = 0.8  # knuckle angle at which the pads meet (the URDF's limit)
 SIDES = ("left", "right")
-SYM_ERP = 0.5
-SYM_FORCE = 500.0
-ARC_ERP = 0.9
-LIFT_FORCE = 200.0  # N: the along-joint only has to follow the arc and carry what the pads hold
-LINKAGE_TORQUE = 5.0  # N m: turns the (now load-free) linkage links to match the pads
+# The gear that keeps the pads symmetric: stiffer than the Panda's (0.1, 50 N), because a pair shifted
+# sideways would also be an arc position the real linkage never takes.
+SYMMETRY_ERP, SYMMETRY_FORCE = 0.5, 500.0
+# The gear that keeps the carriage on the arc: it carries what the pads hold and their grip's reaction.
+ARC_ERP, ARC_FORCE = 0.9, 200.0
+LINKAGE_TORQUE = 5.0  # N m: turns the linkage's links, which carry no load, to match the pads
 # Links without an <inertial> get 1 kg in PyBullet; frames that only name a pose weigh nothing.
 _TINY_INERTIAL = {
     "mass": {"@value": "0.001"},
@@ -318,7 +318,7 @@ class UR5eRobotiq(Robot):
             self.body_id, self.slides[0], self.body_id, self.slides[1], jointType=pb.JOINT_GEAR,
             jointAxis=[1, 0, 0], parentFramePosition=[0, 0, 0], childFramePosition=[0, 0, 0], physicsClientId=c,
         )
-        pb.changeConstraint(gear, gearRatio=-1, erp=SYM_ERP, maxForce=SYM_FORCE, physicsClientId=c)
+        pb.changeConstraint(gear, gearRatio=-1, erp=SYMMETRY_ERP, maxForce=SYMMETRY_FORCE, physicsClientId=c)
         # The carriage follows the pads' slide at every physics step through a gear whose ratio and
         # offset linearize the arc about the current slide (updated with every command).
         self._arc = pb.createConstraint(
@@ -350,7 +350,7 @@ class UR5eRobotiq(Robot):
         slope = float(np.interp(slide, self._slides, self._slopes))
         # The gear holds  lift + ratio * slide = target;  here  lift = (lift - slope * slide) + slope * slide.
         pb.changeConstraint(self._arc, gearRatio=-slope, relativePositionTarget=lift - slope * slide, erp=ARC_ERP,
-                            maxForce=LIFT_FORCE, physicsClientId=c)
+                            maxForce=ARC_FORCE, physicsClientId=c)
         angle = float(np.interp(slide, self._slides, self._angles))
         pb.setJointMotorControlArray(
             self.body_id, [j for j, _ in self.linkage], pb.POSITION_CONTROL,
