@@ -19,6 +19,7 @@ import pybullet as pb
 import pybullet_data
 from pydantic import BaseModel, ConfigDict, Field
 
+from sims.tasks.base import free_spot
 from sims.world import World
 
 Split = Literal["seen", "unseen"]
@@ -86,17 +87,14 @@ def add_clutter(world: World, rng: np.random.Generator, config: RandomizationCon
     there to be ignored, not that an exact count fits.
     """
     lo = 0 if config.clutter_split == "seen" else RANDOM_OBJECTS // 2
-    (x0, x1), (y0, y1) = workspace
+    x_range, y_range = workspace
     radius = config.clutter_size / 2
     taken = [(world.position(label)[:2], body.size / 2) for label, body in world.bodies.items()]
     labels = []
     for k in range(config.clutter):
         index = int(rng.integers(lo, lo + RANDOM_OBJECTS // 2))
-        for _ in range(200):
-            xy = np.array([rng.uniform(x0 + radius, x1 - radius), rng.uniform(y0 + radius, y1 - radius)])
-            if all(np.hypot(*(xy - p)) >= radius + r + gap for p, r in taken):
-                break
-        else:
+        xy = free_spot(rng, radius, x_range, y_range, taken, gap, tries=200)
+        if xy is None:
             continue
         urdf = Path(pybullet_data.getDataPath()) / "random_urdfs" / f"{index:03d}" / f"{index:03d}.urdf"
         label = f"clutter {k}"

@@ -189,10 +189,17 @@ class World:
                                           (*position, TABLE_TOP_Z + height / 2))
         return self._register(Body(body_id, label, "cylinder", color, size, height))
 
-    def add_zone(self, label: str, color: str, position: tuple[float, float], size: float = 0.12) -> Body:
-        """A flat coloured square on the table that objects are put into or pushed to."""
+    def add_zone(self, label: str, color: str, position: tuple[float, float], size: float = 0.12,
+                 solid: bool = True) -> Body:
+        """A flat coloured square on the table that objects are put into or pushed to.
+
+        `solid=False` lets objects slide over it as over paper: its 2 mm slab is a step that a
+        pushed block snags on and tips over. It renders either way, so perception sees it.
+        """
         thickness = 0.002
         body_id = objects.create_zone(self.client, color, size, (*position, TABLE_TOP_Z + thickness / 2), thickness)
+        if not solid:
+            pb.setCollisionFilterGroupMask(body_id, -1, 0, 0, physicsClientId=self.client)
         return self._register(Body(body_id, label, "zone", color, size, thickness))
 
     def add_tray(self, label: str, position: tuple[float, float], size: float = 0.24, color: str = "") -> Body:

@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from fmrobot.types import InstructionTemplate, Plan, SkillCall, TaskSpec
-from sims.tasks.base import Goal, Task, sample_placements
+from sims.tasks.base import Goal, Task, sample_layout
 from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, add_movable, at_rest, footprints, vocabulary
 from sims.tasks.regions import SIDE_DIRECTIONS, SIDE_WORDS, clear_of, collinear, inside, line_direction, on_table, xy
 from sims.world import World
@@ -124,19 +124,14 @@ class AlignLine(Task[AlignLineGoal]):
         radii = footprints(cfg, cfg.num_bowls, 3, cfg.block_room)
         x_range, y_range = self.workspace()
         mode = cfg.modes[int(rng.integers(len(cfg.modes)))]
-        for _ in range(cfg.layout_restarts):
-            try:
-                spots = sample_placements(rng, radii, x_range, y_range)
-            except ValueError:
-                continue
-            layout = dict(zip(bowls + blocks, spots))
-            options = self._feasible(layout, mode, blocks, bowls[0])
-            if options:
-                goal = options[int(rng.integers(len(options)))]
-                break
-        else:
+        spots = sample_layout(rng, radii, x_range, y_range, cfg.layout_restarts,
+                              lambda s: bool(self._feasible(dict(zip(bowls + blocks, s)), mode, blocks, bowls[0])))
+        if spots is None:
             raise ValueError(f"no layout of {cfg.num_bowls} bowls and 3 blocks leaves room for a {mode} row in "
                              f"{cfg.layout_restarts} draws; use fewer bowls or a wider workspace")
+        layout = dict(zip(bowls + blocks, spots))
+        options = self._feasible(layout, mode, blocks, bowls[0])
+        goal = options[int(rng.integers(len(options)))]
         for label, color in zip(bowls, colors[3:]):
             world.add_bowl(label, color, layout[label], radius=cfg.bowl_radius, height=cfg.bowl_height)
         for label, color in zip(blocks, colors[:3]):

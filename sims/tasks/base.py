@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Generic, Sequence, TypeVar
+from typing import Callable, ClassVar, Generic, Sequence, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -102,6 +102,45 @@ def sample_placements(
         except ValueError:
             pass
     return _place_greedily(rng, radii, x_range, y_range, gap, tries)
+
+
+def sample_layout(
+    rng: np.random.Generator,
+    radii: Sequence[float],
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    tries: int,
+    accept: Callable[[list[tuple[float, float]]], bool],
+) -> list[tuple[float, float]] | None:
+    """Fresh layouts (as `sample_placements` draws them) until `accept` takes one; None after
+    `tries` draws, so that the caller can say what its layout needed."""
+    for _ in range(tries):
+        try:
+            spots = sample_placements(rng, radii, x_range, y_range)
+        except ValueError:
+            continue
+        if accept(spots):
+            return spots
+    return None
+
+
+def free_spot(
+    rng: np.random.Generator,
+    radius: float,
+    x_range: tuple[float, float],
+    y_range: tuple[float, float],
+    taken: Sequence[tuple[Sequence[float], float]],
+    gap: float,
+    tries: int,
+) -> np.ndarray | None:
+    """A disc of `radius` inside the ranges, `gap` clear of every (centre, radius) in `taken`;
+    None if `tries` draws find none."""
+    for _ in range(tries):
+        xy = np.array([rng.uniform(x_range[0] + radius, x_range[1] - radius),
+                       rng.uniform(y_range[0] + radius, y_range[1] - radius)])
+        if all(np.hypot(*(xy - np.asarray(p))) >= radius + r + gap for p, r in taken):
+            return xy
+    return None
 
 
 def _place_greedily(

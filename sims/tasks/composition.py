@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, SerializeAsAny
 
 from fmrobot.types import Plan, SkillCall, TaskSpec
-from sims.tasks.base import Goal, Task
+from sims.tasks.base import Goal, Task, free_spot
 from sims.tasks.blocks_and_bowls import add_movable, at_rest
 from sims.tasks.regions import SIDE_DIRECTIONS, SIDE_WORDS, beside
 from sims.world import World
@@ -94,13 +94,12 @@ class ComposedTask(Task[ComposedGoal]):
     # ------------------------------------------------------------------ layout
 
     def _free_spot(self, world: World, rng: np.random.Generator) -> tuple[float, float]:
-        (x0, x1), (y0, y1) = self.workspace()
+        x_range, y_range = self.workspace()
         taken = [(world.position(name)[:2], body.size / 2) for name, body in world.bodies.items()]
-        for _ in range(2000):
-            xy = np.array([rng.uniform(x0 + CLEARANCE, x1 - CLEARANCE), rng.uniform(y0 + CLEARANCE, y1 - CLEARANCE)])
-            if all(np.hypot(*(xy - p)) >= r + CLEARANCE + 0.02 for p, r in taken):
-                return float(xy[0]), float(xy[1])
-        raise ValueError(f"{self.name}: no room for the composed clause's object in x={(x0, x1)}, y={(y0, y1)}")
+        xy = free_spot(rng, CLEARANCE, x_range, y_range, taken, gap=0.02, tries=2000)
+        if xy is not None:
+            return float(xy[0]), float(xy[1])
+        raise ValueError(f"{self.name}: no room for the composed clause's object in x={x_range}, y={y_range}")
 
     def _open_side(self, world: World, rng: np.random.Generator, reference: str, label: str) -> str:
         """A side of the reference with room for the object now, if any (objects may still move there)."""

@@ -20,9 +20,9 @@ from pydantic import Field, model_validator
 
 from fmrobot.types import InstructionTemplate, Plan, SkillCall, TaskSpec
 from sims.objects import COLORS
-from sims.tasks.base import Goal, Task, TaskConfig, sample_placements
+from sims.tasks.base import Goal, Task, TaskConfig, sample_layout
 from sims.tasks.blocks_and_bowls import add_movable, at_rest
-from sims.tasks.regions import check_colors, flatten, in_zone, inside, on_table, segment_distance
+from sims.tasks.regions import check_colors, in_zone, inside, on_table, segment_distance
 from sims.world import World
 
 TEMPLATES = (
@@ -96,8 +96,7 @@ class PushToZone(Task[PushToZoneGoal]):
         zone_labels = [f"{c} zone" for c in zone_colors]
         block_labels = [f"{c} {self.shape}" for c in block_colors]
         for label, color, spot in zip(zone_labels, zone_colors, zones):
-            world.add_zone(label, color, spot, size=cfg.zone_size)
-            flatten(world, label)
+            world.add_zone(label, color, spot, size=cfg.zone_size, solid=False)
         for label, color, spot in zip(block_labels, block_colors, blocks):
             add_movable(world, rng, self.shape, label, color, spot, cfg.block_size)
         goal = PushToZoneGoal(block=block_labels[0], zone=zone_labels[0])
@@ -111,14 +110,11 @@ class PushToZone(Task[PushToZoneGoal]):
         zone_radius = cfg.zone_size * math.sqrt(2) / 2
         block_radius = cfg.block_size * math.sqrt(2) / 2
         radii = [zone_radius] * cfg.num_zones + [block_radius] * cfg.num_blocks
-        for _ in range(cfg.layout_restarts):
-            try:
-                spots = sample_placements(rng, radii, x_range, y_range)
-            except ValueError:
-                continue
-            zones, blocks = spots[: cfg.num_zones], spots[cfg.num_zones:]
-            if self._pushable(np.asarray(blocks[0]), np.asarray(zones[0]), blocks[1:], block_radius):
-                return zones, blocks
+        n = cfg.num_zones
+        spots = sample_layout(rng, radii, x_range, y_range, cfg.layout_restarts,
+                              lambda s: self._pushable(np.asarray(s[n]), np.asarray(s[0]), s[n + 1:], block_radius))
+        if spots is not None:
+            return spots[:n], spots[n:]
         raise ValueError(f"no layout of {cfg.num_zones} zones and {cfg.num_blocks} blocks with a clear push "
                          f"found in {cfg.layout_restarts} draws in x={x_range}, y={y_range}; "
                          "use fewer objects, a wider workspace or a wider push range")

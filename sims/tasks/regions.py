@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import pybullet as pb
 
 from sims.world import TABLE_TOP_Z, World
 
@@ -23,12 +22,6 @@ SIDE_WORDS = {"left": "to the left of", "right": "to the right of", "front": "in
 
 # traybox.urdf: its flat floor spans 0.42 of its 0.6 m; the rest is sloped wall.
 TRAY_FLOOR_FRACTION = 0.7
-
-
-def flatten(world: World, label: str) -> None:
-    """Let objects slide over a zone as over paper: its 2 mm slab is a step that a pushed block
-    snags on and tips over. It still renders, so it shows in depth and segmentation."""
-    pb.setCollisionFilterGroupMask(world.body(label).body_id, -1, 0, 0, physicsClientId=world.client)
 
 
 def half_size(world: World, label: str) -> float:

@@ -19,7 +19,7 @@ from fmrobot.types import InstructionTemplate, Plan, SkillCall, TaskSpec
 from sims.objects import COLORS
 from sims.tasks.base import Goal, Task, TaskConfig
 from sims.tasks.blocks_and_bowls import add_movable, at_rest
-from sims.tasks.regions import check_colors, flatten, in_zone
+from sims.tasks.regions import check_colors, in_zone
 from sims.world import World
 
 TEMPLATES = (
@@ -96,8 +96,7 @@ class SeparatePiles(Task[SeparatePilesGoal]):
             x = float(np.clip(pile[0] + rng.uniform(-cfg.jitter, cfg.jitter), x0, x1))
             y = pile[1] + sign * (side + rng.uniform(0.0, cfg.jitter))
             zones[color] = f"{color} zone"
-            world.add_zone(zones[color], color, (x, float(y)), size=cfg.zone_size)
-            flatten(world, zones[color])
+            world.add_zone(zones[color], color, (x, float(y)), size=cfg.zone_size, solid=False)
         blocks = [(f"{c} {self.shape} {i}", c) for i in range(1, cfg.per_color + 1) for c in (a, b)]
         for (label, color), spot in zip(blocks, self._pile(rng, pile, len(blocks))):
             add_movable(world, rng, self.shape, label, color, spot, cfg.block_size)

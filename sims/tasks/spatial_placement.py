@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from fmrobot.types import InstructionTemplate, Plan, SkillCall, TaskSpec
-from sims.tasks.base import Goal, Task, sample_placements
+from sims.tasks.base import Goal, Task, sample_layout
 from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, add_movable, at_rest, footprints, vocabulary
 from sims.tasks.regions import SIDE_DIRECTIONS, SIDE_WORDS, beside, between, clear_of, inside, on_table
 from sims.world import World
@@ -119,19 +119,14 @@ class SpatialPlacement(Task[SpatialGoal]):
         # The relation first, then layouts until it has a free spot: "between" needs two objects
         # apart with nothing in the middle, rarer than a free side, and is asked as often.
         relation = cfg.relations[int(rng.integers(len(cfg.relations)))]
-        for _ in range(cfg.layout_restarts):
-            try:
-                spots = sample_placements(rng, radii, x_range, y_range)
-            except ValueError:
-                continue
-            layout = dict(zip(bowls + blocks, spots))
-            options = self._feasible(layout, bowls, blocks, relation)
-            if options:
-                goal = options[int(rng.integers(len(options)))]
-                break
-        else:
+        spots = sample_layout(rng, radii, x_range, y_range, cfg.layout_restarts,
+                              lambda s: bool(self._feasible(dict(zip(bowls + blocks, s)), bowls, blocks, relation)))
+        if spots is None:
             raise ValueError(f"no layout of {n_bowls} bowls and {n_blocks} blocks with a free spot {relation!r} an "
                              f"object in {cfg.layout_restarts} draws; use fewer objects or a wider workspace")
+        layout = dict(zip(bowls + blocks, spots))
+        options = self._feasible(layout, bowls, blocks, relation)
+        goal = options[int(rng.integers(len(options)))]
         for label, color in zip(bowls, colors[n_blocks:]):
             world.add_bowl(label, color, layout[label], radius=cfg.bowl_radius, height=cfg.bowl_height)
         for label, color in zip(blocks, colors[:n_blocks]):
