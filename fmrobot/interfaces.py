@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from fmrobot.types import (
     Action,
+    EpisodeResult,
     EpisodeSpec,
     HelpRequest,
     Observation,
@@ -74,6 +75,23 @@ class SafetyShield(Protocol):
     """Stands between planner and execution: rejects or repairs a plan, with reasons."""
 
     def check(self, plan: Plan, scene: SceneDescription) -> SafetyVerdict: ...
+
+
+@runtime_checkable
+class EpisodeRecorder(Protocol):
+    """Watches one episode as the runner drives it: demonstrations are recorded through this."""
+
+    def begin(self, episode: EpisodeSpec, obs: Observation) -> None: ...
+
+    def skill_started(self, call: SkillCall, spec: SkillSpec, scene: SceneDescription, obs: Observation) -> None: ...
+
+    def step(self, obs: Observation, action: Action) -> None:
+        """`action` is about to be applied in the state `obs` shows."""
+        ...
+
+    def skill_ended(self, call: SkillCall, obs: Observation, status: SkillStatus) -> None: ...
+
+    def end(self, result: EpisodeResult) -> None: ...
 
 
 @runtime_checkable

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from fmrobot.errors import ConfigError, FmrobotError, LanguageModelError, PlanningError
-from fmrobot.interfaces import Environment, Perceptor, Planner, Policy, Responder, SafetyShield
+from fmrobot.interfaces import Environment, EpisodeRecorder, Perceptor, Planner, Policy, Responder, SafetyShield
 from fmrobot.types import (
     EpisodeResult,
     Observation,
@@ -82,10 +82,13 @@ class Runner:
         self.policy, self.shield, self.responder = policy, shield, responder
         self.config = config or RunnerConfig()
         self._annotations: list[tuple[str, np.ndarray]] | None = None
+        self._recorder: EpisodeRecorder | None = None
 
-    def run_episode(self, seed: int, record_video: bool = False, annotate: bool = False) -> EpisodeOutcome:
+    def run_episode(self, seed: int, record_video: bool = False, annotate: bool = False,
+                    recorder: EpisodeRecorder | None = None) -> EpisodeOutcome:
         clock = _StageClock()
         self._annotations = [] if annotate else None
+        self._recorder = recorder
         started = time.perf_counter()
         trace: list[dict[str, Any]] = []
         with clock("reset"):
@@ -94,6 +97,8 @@ class Runner:
             skills=self._skills_for(episode.task.skills), task=episode.task, oracle_plan=episode.oracle_plan
         )
         trace.append({"event": "reset", "task": episode.task.name, "seed": seed, "instruction": episode.instruction})
+        if recorder is not None:
+            recorder.begin(episode, obs)
         state = _Progress(budget=episode.task.max_steps)
         failure: str | None = None
         try:
@@ -127,6 +132,8 @@ class Runner:
             latency=clock.times(),
             wall_time=time.perf_counter() - started,
         )
+        if recorder is not None:
+            recorder.end(result)
         return EpisodeOutcome(result=result, trace=trace, video=self.env.video_frames() if record_video else [],
                               annotations=self._annotations or [])
 
@@ -273,7 +280,11 @@ class Runner:
         state.calls += 1
         start_steps = state.steps
 
+        recorder = self._recorder
+
         def outcome(status: SkillStatus, reason: str = "") -> tuple[StepFeedback, Observation]:
+            if recorder is not None:
+                recorder.skill_ended(call, obs, status)
             return StepFeedback(step_index=index, call=call, status=status, reason=reason,
                                 env_steps=state.steps - start_steps), obs
 
@@ -284,6 +295,8 @@ class Runner:
                 scene.find(label)
             with clock("control"):
                 self.policy.reset(call, scene, obs)
+            if recorder is not None:
+                recorder.skill_started(call, spec, scene, obs)
         except FmrobotError as error:
             return outcome(SkillStatus.FAILURE, str(error))
         while True:
@@ -295,6 +308,8 @@ class Runner:
                 return outcome(SkillStatus.FAILURE, f"{call}: step budget of {state.budget} control steps used up")
             with clock("control"):
                 action = self.policy.act(obs)
+            if recorder is not None:
+                recorder.step(obs, action)
             with clock("simulation"):
                 obs = self.env.apply(action)
             state.steps += 1

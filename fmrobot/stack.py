@@ -62,19 +62,25 @@ def build_planner(planner: registry.Resolved, config: Mapping[str, Any]) -> Any:
     return planner.build(llm=registry.resolve("llm", config["llm"]).build())
 
 
+def build_env(config: Mapping[str, Any], task_resolved: registry.Resolved | None = None,
+              env_resolved: registry.Resolved | None = None) -> Any:
+    """The environment (with its task) the `task`, `env` and `robot` groups describe."""
+    task = (task_resolved or registry.resolve("task", config["task"])).build()
+    try:
+        return (env_resolved or registry.resolve("env", config["env"])).build(task=task, robot=config.get("robot"))
+    except ValidationError as error:
+        raise ConfigError(f"invalid env or robot config: {registry.describe_errors(error)}") from None
+    except ValueError as error:
+        raise ConfigError(f"could not build the env: {error}") from None
+
+
 def build_runner(config: Mapping[str, Any]) -> Runner:
     settings = RunSettings.from_config(config)
     parts = resolve_components(config)
     if config.get("llm") is not None:
         registry.resolve("llm", config["llm"])  # validate it now, even if built later
     responder = registry.resolve("responder", config["responder"]) if config.get("responder") else None
-    task = parts["task"].build()
-    try:
-        env = parts["env"].build(task=task, robot=config.get("robot"))
-    except ValidationError as error:
-        raise ConfigError(f"invalid env or robot config: {registry.describe_errors(error)}") from None
-    except ValueError as error:
-        raise ConfigError(f"could not build the env: {error}") from None
+    env = build_env(config, parts["task"], parts["env"])
     try:
         return Runner(
             env=env,

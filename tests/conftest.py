@@ -55,3 +55,15 @@ def tiny_lm_dir(tmp_path_factory) -> str:
     from tests.fakes import save_tiny_causal_lm
 
     return save_tiny_causal_lm(tmp_path_factory.mktemp("lm") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def demo_dataset(tmp_path_factory):
+    """Three oracle pick_place demonstrations (seeds 5-7), collected through `fmrobot.collect`."""
+    from fmrobot.collect import collect
+    from tests.fakes import compose_config
+
+    path = tmp_path_factory.mktemp("demos") / "pick_place.zarr"
+    config = compose_config(["task=pick_place", "episodes=3", "seed=5", f"dataset.path={path}"], name="collect")
+    collect(config, quiet=True)
+    return path

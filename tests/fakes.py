@@ -11,15 +11,15 @@ from fmrobot.control.scripted import ScriptedPolicy
 from fmrobot.types import Action, Observation, SceneDescription, SkillCall, SkillStatus
 
 
-def compose_config(overrides: Sequence[str]) -> dict:
-    """Compose the packaged Hydra config with overrides, resolved to plain containers."""
+def compose_config(overrides: Sequence[str], name: str = "run") -> dict:
+    """Compose the packaged Hydra config `name` (run, collect, train) with overrides, resolved to plain containers."""
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
     GlobalHydra.instance().clear()
     with initialize_config_module("fmrobot.configs", version_base="1.3"):
-        cfg = compose("run", overrides=list(overrides))
+        cfg = compose(name, overrides=list(overrides))
     return OmegaConf.to_container(cfg, resolve=True)
 
 

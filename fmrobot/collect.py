@@ -1,0 +1,148 @@
+"""`python -m fmrobot.collect task=pick_place episodes=N`: record demonstrations into a dataset.
+
+Episodes run through the configured executor (in parallel with executor.workers=2 or
+executor=ray); each worker writes its episodes' frames to a staging folder next to the
+dataset, and the dataset (fmrobot/data/dataset.py) is assembled from them in seed order
+once all are in. A run that is interrupted resumes: the staged episodes are kept and
+only the missing seeds run again, so every seed appears once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.plugins import Plugins
+from omegaconf import DictConfig, OmegaConf
+from pydantic import BaseModel, ConfigDict
+
+from fmrobot.errors import ConfigError, FmrobotError
+from fmrobot.outputs import episode_stem, write_results
+from fmrobot.paths import cache_root
+from fmrobot.provenance import commit
+from fmrobot.stack import RunSettings, resolve_components
+from fmrobot.types import EpisodeResult
+
+
+class DatasetSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str | None = None
+    overwrite: bool = False
+
+
+def default_dataset_path(config: dict[str, Any]) -> Path:
+    """Where demonstrations of this task, robot, level, seeds and count are kept unless told otherwise."""
+    task = config["task"].get("name", "task")
+    robot = (config.get("robot") or {}).get("name", "robot")
+    level = config["task"].get("level") or "none"
+    name = f"{task}-{robot}-{level}-seed{config.get('seed', 0)}-n{config.get('episodes', 1)}.zarr"
+    return cache_root() / "datasets" / name
+
+
+def collect(config: dict[str, Any], *, quiet: bool = False) -> Path:
+    """Record the episodes `config` asks for and write the dataset; return its path."""
+    from tqdm import tqdm
+
+    from fmrobot.data.dataset import dump_info, write_dataset
+    from fmrobot.data.recording import EpisodeRecord
+    from fmrobot.execution import RunJob
+
+    settings = RunSettings.from_config(config)
+    try:
+        dataset = DatasetSettings.model_validate(config.get("dataset") or {})
+    except Exception as error:
+        raise ConfigError(f"invalid dataset settings: {error}") from None
+    parts = resolve_components(config)
+    path = Path(dataset.path).expanduser() if dataset.path else default_dataset_path(config)
+    if path.exists():
+        if not dataset.overwrite:
+            raise ConfigError(f"a dataset exists at {path}; use it, pass dataset.overwrite=true to replace it, "
+                              "or choose dataset.path=<another folder>")
+        shutil.rmtree(path)
+    staging = path.with_name(path.name + ".staging")
+    fingerprint = _fingerprint(config)
+    if staging.exists() and _read_fingerprint(staging) != fingerprint:
+        shutil.rmtree(staging)  # left by a different collection: nothing in it is ours
+    episodes_dir = staging / "episodes"
+    episodes_dir.mkdir(parents=True, exist_ok=True)
+    (staging / "config.json").write_text(json.dumps({"fingerprint": fingerprint, "config": config}, default=str))
+
+    seeds = list(range(settings.seed, settings.seed + settings.episodes))
+    todo = tuple(s for s in seeds if not (episodes_dir / f"{episode_stem(s)}.npz").exists())
+    results: list[EpisodeResult] = []
+    started = time.perf_counter()
+    if todo:
+        executor = parts["executor"].build()
+        job = RunJob(config=config, run_dir=str(staging), seeds=todo, record_dir=str(episodes_dir))
+        with tqdm(total=len(seeds), initial=len(seeds) - len(todo), desc=f"collect {config['task'].get('name')}",
+                  unit="ep", file=sys.stderr, dynamic_ncols=True, disable=quiet) as bar:
+
+            def record(result: EpisodeResult) -> None:
+                results.append(result)
+                write_results(staging, results, config)
+                bar.update(1)
+                bar.set_postfix(success=f"{sum(r.success for r in results)}/{len(results)}")
+
+            executor.run(job, record)
+    missing = [s for s in seeds if not (episodes_dir / f"{episode_stem(s)}.npz").exists()]
+    if missing:
+        reasons = {r.seed: r.failure_reason for r in results if r.seed in missing}
+        detail = "; ".join(f"seed {s}: {reasons.get(s, 'no record')}" for s in missing[:5])
+        raise FmrobotError(f"{len(missing)} of {len(seeds)} episodes left no recording ({detail}); "
+                           f"the other episodes stay in {staging}, run the same command again to retry the rest")
+    records = [EpisodeRecord.load(episodes_dir / f"{episode_stem(s)}.npz") for s in seeds]
+    info = dump_info({
+        "task": config["task"].get("name"), "fps": float(config["env"].get("control_hz", 20)),
+        "robot": (config.get("robot") or {}).get("name"), "level": config["task"].get("level"),
+        "config": config, "commit": commit(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join(["python -m fmrobot.collect", *sys.argv[1:]]) if sys.argv[0].endswith("collect.py")
+        else None,
+        "collection_seconds": round(time.perf_counter() - started, 1),
+    })
+    write_dataset(path, records, info)
+    shutil.rmtree(staging)
+    succeeded = sum(r.success for r in records)
+    print(f"collect: {succeeded}/{len(records)} demonstrations succeeded; dataset in {path}", flush=True)
+    return path
+
+
+def _fingerprint(config: dict[str, Any]) -> str:
+    """Identifies what the staged episodes were recorded with, apart from how many and where."""
+    relevant = {k: v for k, v in config.items() if k not in ("episodes", "dataset", "executor", "video", "hydra")}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _read_fingerprint(staging: Path) -> str | None:
+    try:
+        return json.loads((staging / "config.json").read_text())["fingerprint"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+@hydra.main(version_base="1.3", config_path="pkg://fmrobot.configs", config_name="collect")
+def _hydra_main(cfg: DictConfig) -> None:
+    config = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(config, dict)
+    try:
+        collect(config)
+    except FmrobotError as error:
+        print(f"fmrobot: error: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+def main() -> None:
+    from fmrobot.run import PluginConfigSearchPath
+
+    Plugins.instance().register(PluginConfigSearchPath)
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Demonstrations: recording episodes, the on-disk dataset, replaying what was recorded."""
