@@ -1,0 +1,93 @@
+"""`python -m fmrobot.train policy=diffusion task=pick_place`: train a learned policy on demonstrations.
+
+It finds (or first collects, see fmrobot/collect.py) the dataset of the configured task,
+trains the policy the `policy` group names on it (fmrobot/control/learned/training.py)
+and writes `<out_dir>/policy.pt`, which `policy.checkpoint=<that path>` runs. The last
+line printed names it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.plugins import Plugins
+from omegaconf import DictConfig, OmegaConf
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fmrobot import registry
+from fmrobot.errors import ConfigError, FmrobotError
+
+
+class TrainSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(default=0, ge=0)
+    demos: int | None = Field(default=None, ge=1)
+    threads: int = Field(default=2, ge=1)
+    checkpoint_every: int = Field(default=1000, ge=1)
+    resume: bool = True
+    out_dir: str | None = None
+
+
+def train(config: dict[str, Any], command: str | None = None, progress: bool = True) -> Path:
+    """Train what `config` asks for; return the path of the trained policy.pt."""
+    import torch
+
+    from fmrobot.collect import DatasetSettings, collect, default_dataset_path
+    from fmrobot.control.learned.runtime import ChunkedSkillPolicy
+    from fmrobot.control.learned.training import train_policy
+    from fmrobot.data.dataset import DemoDataset
+
+    try:
+        settings = TrainSettings.model_validate(config.get("train") or {})
+        dataset_settings = DatasetSettings.model_validate(config.get("dataset") or {})
+    except ValidationError as error:
+        raise ConfigError(f"invalid train settings: {registry.describe_errors(error)}") from None
+    policy = registry.resolve("policy", config["policy"])
+    if not (isinstance(policy.cls, type) and issubclass(policy.cls, ChunkedSkillPolicy)):
+        raise ConfigError(f"policy={policy.name} is not trainable; trainable policies: bc, diffusion")
+    path = Path(dataset_settings.path).expanduser() if dataset_settings.path else default_dataset_path(config)
+    if not path.exists():
+        print(f"train: no dataset at {path}; collecting {config.get('episodes')} demonstrations first",
+              file=sys.stderr, flush=True)
+        collect({**config, "dataset": {"path": str(path), "overwrite": False}}, quiet=not progress)
+    dataset = DemoDataset(path)
+    task = config["task"].get("name", "task")
+    count = settings.demos or dataset.num_episodes
+    out_dir = Path(settings.out_dir or f"outputs/train/{task}-{policy.cls.kind}-n{count}-seed{settings.seed}")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(settings.threads)
+    try:
+        result = train_policy(policy.cls, policy.config, dataset, out_dir, seed=settings.seed, demos=settings.demos,
+                              checkpoint_every=settings.checkpoint_every, resume=settings.resume,
+                              progress=progress, command=command)
+    finally:
+        torch.set_num_threads(threads)
+    print(f"train: policy={policy.cls.kind} trained on {dataset.describe()}; checkpoint {result} "
+          f"(run it with policy={policy.cls.kind} policy.checkpoint={result})", flush=True)
+    return result
+
+
+@hydra.main(version_base="1.3", config_path="pkg://fmrobot.configs", config_name="train")
+def _hydra_main(cfg: DictConfig) -> None:
+    config = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(config, dict)
+    try:
+        train(config, command=" ".join(["python -m fmrobot.train", *sys.argv[1:]]))
+    except FmrobotError as error:
+        print(f"fmrobot: error: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+def main() -> None:
+    from fmrobot.run import PluginConfigSearchPath
+
+    Plugins.instance().register(PluginConfigSearchPath)
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
