@@ -28,6 +28,7 @@ class TrainSettings(BaseModel):
     demos: int | None = Field(default=None, ge=1)
     threads: int = Field(default=2, ge=1)
     checkpoint_every: int = Field(default=1000, ge=1)
+    keep_checkpoints: int = Field(default=3, ge=1)
     resume: bool = True
     out_dir: str | None = None
 
@@ -53,7 +54,10 @@ def train(config: dict[str, Any], command: str | None = None, progress: bool = T
     if not path.exists():
         print(f"train: no dataset at {path}; collecting {config.get('episodes')} demonstrations first",
               file=sys.stderr, flush=True)
-        collect({**config, "dataset": {"path": str(path), "overwrite": False}}, quiet=not progress)
+        # The policy group names the policy being trained; the demonstrations come from the demonstrator.
+        demonstrations = {k: v for k, v in config.items() if k not in ("train", "demonstrator")}
+        demonstrations.update(policy=config["demonstrator"], dataset={"path": str(path), "overwrite": False})
+        collect(demonstrations, quiet=not progress)
     dataset = DemoDataset(path)
     task = config["task"].get("name", "task")
     count = settings.demos or dataset.num_episodes
@@ -62,7 +66,8 @@ def train(config: dict[str, Any], command: str | None = None, progress: bool = T
     torch.set_num_threads(settings.threads)
     try:
         result = train_policy(policy.cls, policy.config, dataset, out_dir, seed=settings.seed, demos=settings.demos,
-                              checkpoint_every=settings.checkpoint_every, resume=settings.resume,
+                              checkpoint_every=settings.checkpoint_every,
+                              keep_checkpoints=settings.keep_checkpoints, resume=settings.resume,
                               progress=progress, command=command)
     finally:
         torch.set_num_threads(threads)

@@ -178,5 +178,15 @@ def test_train_collects_missing_demonstrations_first(tmp_path, capsys):
     assert config["seed"] == 1000  # demonstrations come from seeds the evaluation does not use
     path = train(config, command="test", progress=False)
     assert data.exists() and path == tmp_path / "out" / "policy.pt"
+    from fmrobot.data.dataset import DemoDataset
+
+    # the demonstrations come from the scripted demonstrator, not from the policy being trained
+    assert DemoDataset(data).config["policy"]["name"] == "scripted"
     assert "collecting 2 demonstrations first" in capsys.readouterr().err
     assert BcPolicy(LearnedPolicyConfig(checkpoint=str(path), hidden=16)).info["demos"] == 2
+
+
+def test_training_keeps_only_the_newest_periodic_checkpoints(demo_dataset, tmp_path):
+    _train(BcPolicy, demo_dataset, tmp_path, checkpoint_every=5, keep_checkpoints=2)
+    assert sorted(p.name for p in tmp_path.glob("step_*.pt")) == ["step_000015.pt", "step_000020.pt"]
+    assert (tmp_path / "last.pt").exists() and (tmp_path / "policy.pt").exists()

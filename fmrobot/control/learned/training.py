@@ -29,8 +29,8 @@ from fmrobot.provenance import commit as _commit
 
 
 def train_policy(policy_cls: type[ChunkedSkillPolicy], config, dataset: DemoDataset, out_dir: Path, *, seed: int,
-                 demos: int | None = None, checkpoint_every: int = 1000, resume: bool = True, progress: bool = True,
-                 command: str | None = None) -> Path:
+                 demos: int | None = None, checkpoint_every: int = 1000, keep_checkpoints: int = 3,
+                 resume: bool = True, progress: bool = True, command: str | None = None) -> Path:
     """Train `policy_cls` with `config` (its Config) on `dataset`; return the path of policy.pt."""
     import torch
     from tqdm import tqdm
@@ -82,6 +82,8 @@ def train_policy(policy_cls: type[ChunkedSkillPolicy], config, dataset: DemoData
                  "losses": losses}
         _atomic_save(torch, state, out_dir / f"step_{step:06d}.pt")
         _atomic_save(torch, state, last)
+        for old in sorted(out_dir.glob("step_*.pt"))[:-keep_checkpoints]:  # each is ~4x the policy's size
+            old.unlink()
 
     started = time.perf_counter()
     model.train()
