@@ -14,6 +14,17 @@ def dataset_path(demo_dataset):
     return demo_dataset
 
 
+@pytest.fixture(scope="module")
+def replay_env():
+    """This module's own env, closed at its end: a session-wide one would keep the EGL renderer
+    (one per process) from tests that compare episodes rendered in and out of process."""
+    from sims.env import TabletopEnv
+
+    env = TabletopEnv(task="pick_place")
+    yield env
+    env.close()
+
+
 def test_collect_defaults_to_the_oracle_demonstrator():
     config = compose_config([], name="collect")
     assert (config["perception"]["name"], config["planner"]["name"], config["policy"]["name"]) == (
@@ -56,18 +67,18 @@ def test_each_skill_call_ends_in_one_closing_frame(dataset_path):
         assert np.allclose(pick_context[7:], 0.0) and np.allclose(place_context[7:], pick_context[3:6])
 
 
-def test_replay_ends_as_recorded(dataset_path, pick_place_env):
+def test_replay_ends_as_recorded(dataset_path, replay_env):
     from fmrobot.data.dataset import DemoDataset
     from fmrobot.data.replay import replay
 
     dataset = DemoDataset(dataset_path)
     for record in dataset.episodes():
-        outcome = replay(pick_place_env, record)
+        outcome = replay(replay_env, record)
         assert outcome.matches, outcome.describe()
         assert outcome.replayed_success and outcome.end_position_error < 1e-4
 
 
-def test_replay_notices_a_changed_recording(dataset_path, pick_place_env):
+def test_replay_notices_a_changed_recording(dataset_path, replay_env):
     """Without the release the block stays in the gripper: the replay must say the ending differs."""
     from fmrobot.data.dataset import DemoDataset
     from fmrobot.data.replay import replay
@@ -75,7 +86,7 @@ def test_replay_notices_a_changed_recording(dataset_path, pick_place_env):
     record = DemoDataset(dataset_path).episode(0)
     last_call = record.call_index == record.call_index.max()
     record.action[last_call, 7] = 1.0  # never open the gripper during the place
-    outcome = replay(pick_place_env, record)
+    outcome = replay(replay_env, record)
     assert not outcome.matches and not outcome.replayed_success
 
 

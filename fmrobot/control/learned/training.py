@@ -102,7 +102,7 @@ def train_policy(policy_cls: type[ChunkedSkillPolicy], config, dataset: DemoData
             with torch.no_grad():
                 for avg, live in zip(average.parameters(), model.parameters()):
                     avg.lerp_(live, 1.0 - decay)
-            losses.append(float(loss))
+            losses.append(loss.item())
             bar.update(1)
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
