@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,7 +63,7 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for policy in sorted({r["policy"] for r in rows}):
+    for policy in sorted({r["policy"] for r in rows if r["demos"]}):
         mine = sorted((r for r in rows if r["policy"] == policy), key=lambda r: r["demos"])
         x = [r["demos"] for r in mine]
         y = [100 * r["rate"] for r in mine]
@@ -100,7 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     pending = [(p, n) for p in args.policies for n in args.demos] + [("scripted", None)]
     for policy, demos in pending:
-        started = time.perf_counter()
         cell = out / (f"{policy}-n{demos}" if demos else policy)
         if demos is None:
             results = evaluate("scripted", None, args.seeds, args.workers, cell / "eval")
@@ -113,12 +111,11 @@ def main(argv: list[str] | None = None) -> int:
             results = evaluate(policy, checkpoint, args.seeds, args.workers, cell / "eval")
         successes = sum(r["success"] for r in results)
         rows.append({"policy": policy, "demos": demos, "successes": successes, "episodes": len(results),
-                     "rate": successes / len(results), "ci": wilson_interval(successes, len(results)),
-                     "seconds": round(time.perf_counter() - started, 1)})
+                     "rate": successes / len(results), "ci": wilson_interval(successes, len(results))})
         print(f"{policy} {demos or '-'} demos: {successes}/{len(results)}", flush=True)
-    headers = ["policy", "demos", "success", "95% CI", "wall s (train + eval)"]
+    headers = ["policy", "demos", "success", "95% CI"]
     lines = [[r["policy"], r["demos"] or "-", f"{r['successes']}/{r['episodes']}",
-              f"{100 * r['ci'][0]:.0f}-{100 * r['ci'][1]:.0f}%", r["seconds"]] for r in rows]
+              f"{100 * r['ci'][0]:.0f}-{100 * r['ci'][1]:.0f}%"] for r in rows]
     (out / "results.md").write_text(common.table(headers, lines) + "\n")
     common.save(out / "results.json", {"rows": rows, "seeds": args.seeds})
     plot(rows, out / "data_scaling.png")
