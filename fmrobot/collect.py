@@ -20,8 +20,9 @@ from typing import Any
 import hydra
 from hydra.core.plugins import Plugins
 from omegaconf import DictConfig, OmegaConf
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from fmrobot import registry
 from fmrobot.errors import ConfigError, FmrobotError
 from fmrobot.outputs import episode_stem, write_results
 from fmrobot.paths import cache_root
@@ -57,8 +58,8 @@ def collect(config: dict[str, Any], *, quiet: bool = False) -> Path:
     settings = RunSettings.from_config(config)
     try:
         dataset = DatasetSettings.model_validate(config.get("dataset") or {})
-    except Exception as error:
-        raise ConfigError(f"invalid dataset settings: {error}") from None
+    except ValidationError as error:
+        raise ConfigError(f"invalid dataset settings: {registry.describe_errors(error)}") from None
     parts = resolve_components(config)
     path = Path(dataset.path).expanduser() if dataset.path else default_dataset_path(config)
     if path.exists():

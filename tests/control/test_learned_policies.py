@@ -190,3 +190,13 @@ def test_training_keeps_only_the_newest_periodic_checkpoints(demo_dataset, tmp_p
     _train(BcPolicy, demo_dataset, tmp_path, checkpoint_every=5, keep_checkpoints=2)
     assert sorted(p.name for p in tmp_path.glob("step_*.pt")) == ["step_000015.pt", "step_000020.pt"]
     assert (tmp_path / "last.pt").exists() and (tmp_path / "policy.pt").exists()
+
+
+def test_train_refuses_what_it_cannot_train_in_one_line():
+    from fmrobot.train import train
+    from tests.fakes import compose_config
+
+    with pytest.raises(ConfigError, match="policy=scripted is not trainable; trainable policies: bc, diffusion"):
+        train(compose_config(["policy=scripted"], name="train"), progress=False)
+    with pytest.raises(ConfigError, match="invalid train settings: demos"):
+        train(compose_config(["train.demos=0"], name="train"), progress=False)

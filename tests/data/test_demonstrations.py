@@ -149,3 +149,12 @@ def test_dataset_reader_rejects_what_is_not_a_dataset(tmp_path):
     zarr.open_group(str(tmp_path / "other.zarr"), mode="w").attrs["format"] = "something-else"
     with pytest.raises(ConfigError, match="not an fmrobot demonstration dataset"):
         DemoDataset(tmp_path / "other.zarr")
+
+
+def test_collect_rejects_bad_dataset_settings_before_running_anything(tmp_path):
+    from fmrobot.collect import collect
+
+    config = compose_config([f"dataset.path={tmp_path / 'd.zarr'}", "dataset.overwrite=maybe"], name="collect")
+    with pytest.raises(ConfigError, match="invalid dataset settings: overwrite"):
+        collect(config, quiet=True)
+    assert not any(tmp_path.iterdir())
