@@ -17,12 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import hydra
-from hydra.core.plugins import Plugins
-from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fmrobot import registry
+from fmrobot.cli import hydra_command, plain
 from fmrobot.errors import ConfigError, FmrobotError
 from fmrobot.outputs import episode_stem, write_results
 from fmrobot.paths import cache_root
@@ -127,22 +125,7 @@ def _read_fingerprint(staging: Path) -> str | None:
         return None
 
 
-@hydra.main(version_base="1.3", config_path="pkg://fmrobot.configs", config_name="collect")
-def _hydra_main(cfg: DictConfig) -> None:
-    config = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(config, dict)
-    try:
-        collect(config)
-    except FmrobotError as error:
-        print(f"fmrobot: error: {error}", file=sys.stderr, flush=True)
-        sys.exit(2)
-
-
-def main() -> None:
-    from fmrobot.run import PluginConfigSearchPath
-
-    Plugins.instance().register(PluginConfigSearchPath)
-    _hydra_main()
+main = hydra_command("collect", lambda cfg: collect(plain(cfg)))
 
 
 if __name__ == "__main__":

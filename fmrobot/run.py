@@ -10,26 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import hydra
-from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.plugins import Plugins
-from hydra.plugins.search_path_plugin import SearchPathPlugin
 from omegaconf import DictConfig, OmegaConf
 
-from fmrobot import registry
-from fmrobot.errors import FmrobotError
+from fmrobot.cli import hydra_command
 from fmrobot.outputs import summarize, summary_line, write_results
 from fmrobot.stack import RunSettings, resolve_components
 from fmrobot.types import EpisodeResult
-
-
-class PluginConfigSearchPath(SearchPathPlugin):
-    """Adds the config folders of installed plugins (entry-point group fmrobot.configs)."""
-
-    def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        for path in registry.config_search_path():
-            search_path.append(provider="fmrobot-plugin", path=path)
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -64,18 +51,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return summary
 
 
-@hydra.main(version_base="1.3", config_path="pkg://fmrobot.configs", config_name="run")
-def _hydra_main(cfg: DictConfig) -> None:
-    try:
-        run(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except FmrobotError as error:
-        print(f"fmrobot: error: {error}", file=sys.stderr, flush=True)
-        sys.exit(2)
-
-
-def main() -> None:
-    Plugins.instance().register(PluginConfigSearchPath)
-    _hydra_main()
+main = hydra_command("run", lambda cfg: run(cfg, Path(HydraConfig.get().runtime.output_dir)))
 
 
 if __name__ == "__main__":

@@ -12,13 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import hydra
-from hydra.core.plugins import Plugins
-from omegaconf import DictConfig, OmegaConf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fmrobot import registry
-from fmrobot.errors import ConfigError, FmrobotError
+from fmrobot.cli import hydra_command, plain
+from fmrobot.errors import ConfigError
 
 
 class TrainSettings(BaseModel):
@@ -76,22 +74,8 @@ def train(config: dict[str, Any], command: str | None = None, progress: bool = T
     return result
 
 
-@hydra.main(version_base="1.3", config_path="pkg://fmrobot.configs", config_name="train")
-def _hydra_main(cfg: DictConfig) -> None:
-    config = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(config, dict)
-    try:
-        train(config, command=" ".join(["python -m fmrobot.train", *sys.argv[1:]]))
-    except FmrobotError as error:
-        print(f"fmrobot: error: {error}", file=sys.stderr, flush=True)
-        sys.exit(2)
-
-
-def main() -> None:
-    from fmrobot.run import PluginConfigSearchPath
-
-    Plugins.instance().register(PluginConfigSearchPath)
-    _hydra_main()
+main = hydra_command("train", lambda cfg: train(plain(cfg), command=" ".join(["python -m fmrobot.train",
+                                                                             *sys.argv[1:]])))
 
 
 if __name__ == "__main__":

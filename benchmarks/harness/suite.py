@@ -269,7 +269,7 @@ class Composer:
         from hydra.core.global_hydra import GlobalHydra
         from hydra.core.plugins import Plugins
 
-        from fmrobot.run import PluginConfigSearchPath
+        from fmrobot.cli import PluginConfigSearchPath
 
         Plugins.instance().register(PluginConfigSearchPath)  # installed plugins' config folders
         GlobalHydra.instance().clear()
