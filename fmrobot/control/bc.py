@@ -30,8 +30,8 @@ class BcPolicy(ChunkedSkillPolicy):
     def objective(cls, architecture: dict[str, Any]):
         """Mean squared error of the normalized chunk."""
 
-        def loss(model, normalizer, cond, actions, generator):
-            return ((model(cond) - normalizer.actions(actions)) ** 2).mean()
+        def loss(model, cond, targets, generator):
+            return ((model(cond) - targets) ** 2).mean()
 
         return loss
 

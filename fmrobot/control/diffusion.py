@@ -59,8 +59,7 @@ class DiffusionPolicy(ChunkedSkillPolicy):
 
         schedule = NoiseSchedule(int(architecture["train_diffusion_steps"]))
 
-        def loss(model, normalizer, cond, actions, generator):
-            clean = normalizer.actions(actions)
+        def loss(model, cond, clean, generator):
             noise = torch.randn(clean.shape, generator=generator)
             steps = torch.randint(0, schedule.train_steps, (clean.shape[0],), generator=generator)
             return ((model(schedule.add_noise(clean, noise, steps), steps, cond) - noise) ** 2).mean()

@@ -152,7 +152,8 @@ class ChunkedSkillPolicy:
 
     @classmethod
     def objective(cls, architecture: dict[str, Any]):
-        """The training loss: loss(model, normalizer, cond, actions, generator) -> scalar tensor."""
+        """The training loss: loss(model, cond, targets, generator) -> scalar tensor, where `cond` is the
+        conditioning (models.conditioning) and `targets` the normalized action chunks of a batch."""
         raise NotImplementedError
 
     def _predict_normalized(self, cond, generator) -> Any:

@@ -85,14 +85,18 @@ def train_policy(policy_cls: type[ChunkedSkillPolicy], config, dataset: DemoData
         for old in sorted(out_dir.glob("step_*.pt"))[:-keep_checkpoints]:  # each is ~4x the policy's size
             old.unlink()
 
+    # The normalizer is fixed from here on: condition and scale every sample once, not every batch.
+    with torch.no_grad():
+        conditions = conditioning(normalizer, observations, skills, num_skills)
+        targets = normalizer.actions(actions)
+
     started = time.perf_counter()
     model.train()
     with tqdm(total=training.steps, initial=step, desc=f"train {policy_cls.kind}", unit="step", file=sys.stderr,
               dynamic_ncols=True, disable=not progress, mininterval=1.0) as bar:
         while step < training.steps:
             index = torch.randint(0, len(skills), (training.batch_size,), generator=generator)
-            cond = conditioning(normalizer, observations[index], skills[index], num_skills)
-            loss = loss_fn(model, normalizer, cond, actions[index], generator)
+            loss = loss_fn(model, conditions[index], targets[index], generator)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
