@@ -23,37 +23,23 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks import common  # noqa: E402  (sets one thread before numpy loads)
 from benchmarks.harness.stats import wilson_interval  # noqa: E402
+from benchmarks.harness.suite import Composer  # noqa: E402
 
 
-def compose(name: str, overrides: list[str]) -> dict:
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
+def evaluate(composer: Composer, policy: str, checkpoint: Path | None, seeds: int, workers: int,
+             run_dir: Path) -> list[dict]:
+    """Per-seed results of the policy on pick_place, run by `python -m fmrobot.run`'s own `run`."""
     from omegaconf import OmegaConf
 
-    GlobalHydra.instance().clear()
-    with initialize_config_module("fmrobot.configs", version_base="1.3"):
-        cfg = hydra_compose(name, overrides=overrides)
-    return OmegaConf.to_container(cfg, resolve=True)
+    from fmrobot.run import run
 
-
-def evaluate(policy: str, checkpoint: Path | None, seeds: int, workers: int, run_dir: Path) -> list[dict]:
-    from fmrobot.execution import RunJob
-    from fmrobot.stack import resolve_components
-
-    results_file = run_dir / "episodes.json"
-    if results_file.exists():
-        return json.loads(results_file.read_text())
-    overrides = [f"policy.checkpoint={checkpoint}"] if checkpoint else []
-    config = compose("run", ["task=pick_place", "perception=oracle", "planner=oracle", f"policy={policy}",
-                             *overrides, f"episodes={seeds}", "video=none", f"executor.workers={workers}"])
-    executor = resolve_components(config)["executor"].build()
-    results: list[dict] = []
-    executor.run(RunJob(config=config, run_dir=str(run_dir), seeds=tuple(range(seeds))),
-                 lambda r: results.append(r.model_dump(mode="json")))
-    results.sort(key=lambda r: r["seed"])
-    results_file.write_text(json.dumps(results))
-    return results
+    results_file = run_dir / "results.json"
+    if not results_file.exists():
+        overrides = [f"policy.checkpoint={checkpoint}"] if checkpoint else []
+        config = composer.compose(["task=pick_place", "perception=oracle", "planner=oracle", f"policy={policy}",
+                                   *overrides, f"episodes={seeds}", "video=none", f"executor.workers={workers}"])
+        run(OmegaConf.create(config), run_dir)
+    return sorted(json.loads(results_file.read_text())["episodes"], key=lambda r: r["seed"])
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -84,6 +70,26 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def measure(composer: Composer, policy: str, demos: int | None, seeds: int, workers: int, out: Path) -> dict:
+    """Train `policy` on `demos` demonstrations unless its cell has a checkpoint, then evaluate it;
+    `demos=None` evaluates the scripted policy."""
+    from fmrobot.train import train
+
+    cell = out / (f"{policy}-n{demos}" if demos else policy)
+    checkpoint = None
+    if demos is not None:
+        checkpoint = cell / "policy.pt"
+        if not checkpoint.exists():
+            config = composer.compose([f"policy={policy}", "task=pick_place", f"train.demos={demos}",
+                                       f"train.out_dir={cell}"], config_name="train")
+            train(config, command=f"benchmarks/data_scaling.py {policy} {demos}")
+    results = evaluate(composer, policy, checkpoint, seeds, workers, cell / "eval")
+    successes = sum(r["success"] for r in results)
+    print(f"{policy} {demos or '-'} demos: {successes}/{len(results)}", flush=True)
+    return {"policy": policy, "demos": demos, "successes": successes, "episodes": len(results),
+            "rate": successes / len(results), "ci": wilson_interval(successes, len(results))}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policies", nargs="+", default=["bc", "diffusion"])
@@ -94,25 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from fmrobot.train import train
-
-    rows = []
     pending = [(p, n) for p in args.policies for n in args.demos] + [("scripted", None)]
-    for policy, demos in pending:
-        cell = out / (f"{policy}-n{demos}" if demos else policy)
-        if demos is None:
-            results = evaluate("scripted", None, args.seeds, args.workers, cell / "eval")
-        else:
-            checkpoint = cell / "policy.pt"
-            if not checkpoint.exists():
-                config = compose("train", [f"policy={policy}", "task=pick_place", f"train.demos={demos}",
-                                           f"train.out_dir={cell}"])
-                train(config, command=f"benchmarks/data_scaling.py {policy} {demos}")
-            results = evaluate(policy, checkpoint, args.seeds, args.workers, cell / "eval")
-        successes = sum(r["success"] for r in results)
-        rows.append({"policy": policy, "demos": demos, "successes": successes, "episodes": len(results),
-                     "rate": successes / len(results), "ci": wilson_interval(successes, len(results))})
-        print(f"{policy} {demos or '-'} demos: {successes}/{len(results)}", flush=True)
+    with Composer() as composer:
+        rows = [measure(composer, policy, demos, args.seeds, args.workers, out) for policy, demos in pending]
     headers = ["policy", "demos", "success", "95% CI"]
     lines = [[r["policy"], r["demos"] or "-", f"{r['successes']}/{r['episodes']}",
               f"{100 * r['ci'][0]:.0f}-{100 * r['ci'][1]:.0f}%"] for r in rows]

@@ -262,7 +262,7 @@ def needed_variants(config: Mapping[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- composition
 
 class Composer:
-    """Composes run configs with Hydra's compose API, the way `python -m fmrobot.run` would."""
+    """Composes run configs (or collect/train ones) with Hydra's compose API, as the commands would."""
 
     def __enter__(self) -> "Composer":
         from hydra import initialize_config_module
@@ -280,14 +280,14 @@ class Composer:
     def __exit__(self, *exc: Any) -> None:
         self._context.__exit__(*exc)
 
-    def compose(self, overrides: Sequence[str]) -> dict[str, Any]:
+    def compose(self, overrides: Sequence[str], config_name: str = "run") -> dict[str, Any]:
         from hydra import compose
         from hydra.errors import HydraException
         from omegaconf import OmegaConf
         from omegaconf.errors import OmegaConfBaseException
 
         try:
-            config = OmegaConf.to_container(compose("run", overrides=list(overrides)), resolve=True)
+            config = OmegaConf.to_container(compose(config_name, overrides=list(overrides)), resolve=True)
         except (HydraException, OmegaConfBaseException) as error:
             message = " ".join(str(error).split("Config search path:")[0].split())  # one line
             raise SuiteError(message) from None
