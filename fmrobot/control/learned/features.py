@@ -26,6 +26,10 @@ OBSERVATION_DIM = 14
 ACTION_DIM = 7
 DONE_INDEX = 6
 OPEN_FRACTION = 0.9  # a gripper this far open or more holds nothing
+# How a dataset stores them (fmrobot/data/dataset.py): robot state, context of the call, raw action.
+STATE_DIM = 9  # ee position, ee quaternion, gripper width, gripper max width
+CONTEXT_DIM = 10  # anchor, target extent, target yaw, held extent
+RAW_ACTION_DIM = 8  # ee target position, quaternion, gripper closure
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,6 @@ class SkillContext:
         return cls(skill=skill, anchor=(v[0], v[1], v[2]), target_extent=(v[3], v[4], v[5]),
                    target_yaw=None if math.isnan(v[6]) else v[6], held_extent=(v[7], v[8], v[9]))
 
-
-CONTEXT_DIM = 10
 
 
 def skill_context(call: SkillCall, spec: SkillSpec, scene: SceneDescription,
@@ -120,15 +122,11 @@ def robot_state_row(obs: Observation) -> np.ndarray:
                     dtype=np.float32)
 
 
-STATE_DIM = 9
-
 
 def action_row(action: Action) -> np.ndarray:
     """(8,) how a dataset stores an action: ee target position, orientation quaternion, gripper closure."""
     return np.array([*action.ee_position, *action.ee_orientation, action.gripper], dtype=np.float32)
 
-
-RAW_ACTION_DIM = 8
 
 
 def encode_action(context: SkillContext, raw: np.ndarray, done: bool) -> np.ndarray:
