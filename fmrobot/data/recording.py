@@ -26,8 +26,16 @@ from fmrobot.control.learned.features import (
     robot_state_row,
     skill_context,
 )
-from fmrobot.types import Action, EpisodeResult, EpisodeSpec, Observation, SceneDescription, SkillCall, SkillSpec
-from fmrobot.types import SkillStatus
+from fmrobot.types import (
+    Action,
+    EpisodeResult,
+    EpisodeSpec,
+    Observation,
+    SceneDescription,
+    SkillCall,
+    SkillSpec,
+    SkillStatus,
+)
 
 
 @dataclass
