@@ -1,21 +1,32 @@
 """What the Hydra command lines (`python -m fmrobot.run`, `.collect`, `.train`) have in common.
 
 Each composes a packaged config, adds installed plugins' config folders to the search
-path, and turns a user mistake (an `FmrobotError`) into one line on stderr and exit
-status 2 instead of a traceback.
+path, and turns a user mistake into one line on stderr and exit status 2 instead of a
+traceback: an `FmrobotError`, and Hydra's and OmegaConf's own errors about the command
+line or the config (an unknown key, a missing group option, an override that does not
+parse, an interpolation that does not resolve). Errors that are fmrobot's own bugs keep
+their traceback. Before Hydra writes anything, the command line is checked for secrets
+and, with untrusted configs, the composed config for code it would run
+(fmrobot/security.py).
 """
 
 from __future__ import annotations
 
+import os
+import re
 import sys
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 from omegaconf import DictConfig, OmegaConf
 
-from fmrobot import registry
-from fmrobot.errors import FmrobotError
+from fmrobot import registry, security
+from fmrobot.errors import ConfigError, FmrobotError, one_line, shown
+
+#: Hydra re-raises instead of printing its own report when this is set.
+FULL_ERROR_ENV = "HYDRA_FULL_ERROR"
 
 
 class PluginConfigSearchPath(SearchPathPlugin):
@@ -33,17 +44,152 @@ def plain(cfg: DictConfig) -> dict[str, Any]:
     return config
 
 
+def hydra_error_line(error: BaseException) -> str:
+    """Hydra's and OmegaConf's several-line reports as one line: listings joined, search path left out,
+    the cause ("Key 'x' is not in struct") right after what failed ("Could not override 'x'")."""
+    parts = _report_parts(str(error))
+    cause = error.__cause__
+    if cause is not None and str(cause) not in str(error):
+        cause_parts = _report_parts(str(cause))
+        if parts and cause_parts:
+            parts[:1] = [f"{parts[0]}: {cause_parts[0]}", *cause_parts[1:]]
+        else:
+            parts += cause_parts
+    return one_line("; ".join(parts))
+
+
+def _report_parts(text: str) -> list[str]:
+    parts: list[tuple[str, list[str] | None]] = []
+    listing: list[str] | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("Config search path"):
+            break
+        if line.startswith(("full_key:", "object_type=", "reference_type=")) or not line.strip("^ "):
+            continue  # OmegaConf's key details (said already) and the parser's caret under the override
+        if listing is not None and raw[:1].isspace():
+            listing.append(line)
+            continue
+        listing = [] if line.endswith(":") else None
+        parts.append((line.rstrip(":."), listing))
+    return [f"{head}: {', '.join(items)}" if items is not None else head for head, items in parts]
+
+
+def config_error_line(error: Exception) -> str:
+    """One line for an error raised while Hydra composes the config, before any fmrobot job runs: what
+    fails there is the command line or a config file (Hydra also raises plain ValueErrors and OSErrors
+    for some, such as `task=null` or a config name too long for a file)."""
+    from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(error, MissingConfigException) and error.missing_cfg_file and error.options is not None:
+        # Built from the parts, not the text: a name with a line break must not split the message.
+        group = error.missing_cfg_file.rpartition("/")[0]
+        return (f"Could not find {shown(error.missing_cfg_file, 200)}; available options in {group!r}: "
+                f"{', '.join(error.options) or 'none'}")
+    if isinstance(error, OverrideParseException):
+        return f"invalid override {shown(error.override, 200)}: {hydra_error_line(error)}"
+    if isinstance(error, (HydraException, OmegaConfBaseException)):
+        return hydra_error_line(error)
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"cannot read config {shown(str(error.filename), 200)}: {error.strerror}"
+    return one_line(f"{type(error).__name__} while composing the config: {error}")
+
+
+def fail(message: str) -> None:
+    print(f"fmrobot: error: {one_line(message)}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def _hydra_output_files() -> list[Path]:
+    """The config copies Hydra wrote to `<run dir>/.hydra/` for this job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        hydra = HydraConfig.get()
+    except ValueError:  # no Hydra job (tests call jobs directly)
+        return []
+    if hydra.output_subdir is None:
+        return []
+    folder = Path(hydra.runtime.output_dir) / str(hydra.output_subdir)
+    return [folder / name for name in ("config.yaml", "hydra.yaml", "overrides.yaml")]
+
+
+def check_untrusted_command(config_name: str, arguments: Sequence[str]) -> None:
+    """With untrusted configs, compose the command line's config (hydra node included) exactly as the
+    run will, and check it before Hydra imports, calls or writes anything it names."""
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_automatic_config_search_path, get_args_parser
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    args = get_args_parser().parse_args(list(arguments))
+    if args.help or args.hydra_help or args.info or args.shell_completion:
+        return
+    refused = {"multirun (-m)": args.multirun, "--config-name (-cn)": args.config_name is not None,
+               "--config-path (-cp)": args.config_path is not None}
+    for option, given in refused.items():
+        if given:
+            # A sweep is many configs; another primary config could move Hydra's search path.
+            raise ConfigError(f"{option} cannot be used with {registry.UNTRUSTED_ENV} set: each run's config is "
+                              f"checked before Hydra uses it, from fmrobot's own {config_name}.yaml (add config "
+                              "folders with --config-dir, run sweep jobs one by one)")
+    _check_search_path_overrides(args.overrides)
+    # The search path the run itself builds (hydra.main with pkg://fmrobot.configs, --config-dir
+    # inserted where Hydra inserts it), so the config checked is the config run.
+    search_path = create_automatic_config_search_path(None, None, "pkg://fmrobot.configs")
+    if args.config_dir is not None:
+        search_path.prepend(provider="command-line", path=f"file://{Path(args.config_dir).resolve()}",
+                            anchor=SearchPathQuery(provider="schema"))
+    GlobalHydra.instance().clear()
+    try:
+        app = Hydra.create_main_hydra2(task_name=f"fmrobot.{config_name}", config_search_path=search_path)
+        cfg = app.compose_config(config_name, list(args.overrides), run_mode=RunMode.RUN,
+                                 with_log_configuration=False)
+        config = OmegaConf.to_container(cfg, resolve=False)
+    except Exception as error:  # Hydra's and OmegaConf's errors, and the plain ones Hydra raises for some
+        # Fail closed: a config that cannot be checked is not run.
+        raise ConfigError(f"with {registry.UNTRUSTED_ENV} set, the config is checked before it is used "
+                          f"and this command line could not be composed: {config_error_line(error)}") from None
+    finally:
+        GlobalHydra.instance().clear()
+    assert isinstance(config, dict)
+    security.check_untrusted_hydra(config)
+
+
+def _check_search_path_overrides(overrides: Sequence[str]) -> None:
+    """A `pkg://` entry in hydra.searchpath imports that package while the config is composed (before
+    any check could see it): only packages on the allow-list."""
+    allowed = registry.trusted_modules()
+    for override in overrides:
+        if override.lstrip("+~").startswith("hydra.searchpath"):
+            for package in re.findall(r"pkg://([\w.]+)", override):
+                if not any(package == p or package.startswith(p + ".") for p in allowed):
+                    raise ConfigError(f"hydra.searchpath names pkg://{package}, outside the allow-list for untrusted "
+                                      f"configs ({registry.UNTRUSTED_ENV} is set): {', '.join(allowed)}")
+
+
 def hydra_command(config_name: str, job: Callable[[DictConfig], Any]) -> Callable[[], None]:
     """A console entry point that composes `configs/<config_name>.yaml` and runs `job` on it."""
     import hydra
     from hydra.core.plugins import Plugins
+    from omegaconf.errors import OmegaConfBaseException
+
+    started = False
 
     def task(cfg: DictConfig) -> None:
+        nonlocal started
+        started = True
         try:
+            security.check_config(plain(cfg), written=_hydra_output_files())
             job(cfg)
         except FmrobotError as error:
-            print(f"fmrobot: error: {error}", file=sys.stderr, flush=True)
-            sys.exit(2)
+            fail(str(error))
+        except OmegaConfBaseException as error:  # an interpolation that does not resolve, a missing value
+            fail(hydra_error_line(error))
 
     # Hydra names the job (hydra.job.name, and its log file) after the task function's module.
     task.__module__ = f"fmrobot.{config_name}"
@@ -51,6 +197,25 @@ def hydra_command(config_name: str, job: Callable[[DictConfig], Any]) -> Callabl
 
     def main() -> None:
         Plugins.instance().register(PluginConfigSearchPath)
-        composed()
+        try:
+            security.check_arguments(sys.argv[1:])
+            if registry.untrusted_configs():
+                check_untrusted_command(config_name, sys.argv[1:])
+        except FmrobotError as error:
+            fail(str(error))
+        # Hydra prints its own errors over several lines (and a hint about HYDRA_FULL_ERROR); raised
+        # instead, the ones about the command line or config become one line here.
+        report = FULL_ERROR_ENV not in os.environ
+        if report:
+            os.environ[FULL_ERROR_ENV] = "1"
+        try:
+            composed()
+        except Exception as error:
+            if started or not report:  # raised by a job: fmrobot's own bug, keep the traceback
+                raise
+            fail(config_error_line(error))
+        finally:
+            if report:
+                os.environ.pop(FULL_ERROR_ENV, None)
 
     return main

@@ -6,19 +6,26 @@ are loaded only when their name is asked for, which keeps `import fmrobot` cheap
 
 A component is a class with an optional nested pydantic model `Config`; it is built as
 `cls(config, **dependencies)`. A config node names its component by `name` (looked up
-in the group's entry points) or by `_target_` (any importable class).
+in the group's entry points) or by `_target_` (an importable class, never a function).
+
+Configs from untrusted sources: with FMROBOT_UNTRUSTED_CONFIG=1 in the environment, a
+`_target_` may only name classes in fmrobot, sims, the modules that installed packages
+register as fmrobot entry points, and module prefixes listed (comma-separated) in
+FMROBOT_TRUSTED_TARGETS. The switch is an environment variable, not a config key, so
+the config it guards against cannot turn it off.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Mapping
 
 from pydantic import BaseModel, ValidationError
 
-from fmrobot.errors import ConfigError, UnknownComponentError
+from fmrobot.errors import ConfigError, UnknownComponentError, one_line, shown
 
 #: config group -> entry-point group
 GROUPS: dict[str, str] = {
@@ -31,10 +38,30 @@ GROUPS: dict[str, str] = {
     "executor": "fmrobot.executors",
     "llm": "fmrobot.llms",
     "responder": "fmrobot.responders",
+    "fault": "fmrobot.faults",
+}
+
+#: Methods a component of each group must have (fmrobot/interfaces.py), checked before it is built.
+REQUIRED_METHODS: dict[str, tuple[str, ...]] = {
+    "env": ("reset_episode", "observe", "apply", "evaluate", "close"),
+    "perception": ("perceive",),
+    "planner": ("plan", "replan"),
+    "policy": ("reset", "act", "status", "failure_reason"),
+    "safety": ("check",),
+    "executor": ("run",),
+    "llm": ("score", "generate"),
+    "responder": ("respond",),
 }
 
 #: Entry-point group through which plugin packages add a folder to Hydra's search path.
 CONFIG_PATH_GROUP = "fmrobot.configs"
+
+#: Set to 1 (or true/yes/on) to restrict `_target_` to the allow-list (configs from untrusted sources).
+UNTRUSTED_ENV = "FMROBOT_UNTRUSTED_CONFIG"
+#: Extra module prefixes for the allow-list, comma-separated ("my_pkg,other_pkg.planners").
+TRUSTED_ENV = "FMROBOT_TRUSTED_TARGETS"
+#: Packages whose classes are always allowed.
+BUILTIN_TRUSTED = ("fmrobot", "sims")
 
 
 def _entry_points(group: str) -> dict[str, EntryPoint]:
@@ -56,30 +83,66 @@ def load(group: str, name: str) -> type:
     if name not in eps:
         known = ", ".join(sorted(eps)) or "none"
         raise UnknownComponentError(
-            f"unknown {group} {name!r}; installed: {known} (entry-point group {GROUPS[group]})"
+            f"unknown {group} {shown(name)}; installed: {known} (entry-point group {GROUPS[group]})"
         )
     try:
         return eps[name].load()
     except Exception as error:
         raise ConfigError(
-            f"{group} {name!r} is registered as {eps[name].value!r} but failed to load: "
-            f"{type(error).__name__}: {error}"
+            f"{group} {shown(name)} is registered as {eps[name].value!r} but failed to load: "
+            f"{type(error).__name__}: {one_line(str(error), 200)}"
         ) from error
 
 
+def untrusted_configs() -> bool:
+    """Whether configs come from an untrusted source (FMROBOT_UNTRUSTED_CONFIG), so `_target_` is restricted."""
+    return os.environ.get(UNTRUSTED_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def trusted_modules() -> tuple[str, ...]:
+    """Module prefixes a `_target_` may name when configs are untrusted: fmrobot, sims, every module an
+    installed package registers as an fmrobot entry point, and the prefixes in FMROBOT_TRUSTED_TARGETS."""
+    found = set(BUILTIN_TRUSTED)
+    for group in (*GROUPS.values(), CONFIG_PATH_GROUP):
+        found.update(ep.module for ep in entry_points(group=group) if ep.module)
+    found.update(p.strip() for p in os.environ.get(TRUSTED_ENV, "").split(",") if p.strip())
+    # Only the outermost prefixes: fmrobot covers fmrobot.planning.scripted.
+    return tuple(sorted(p for p in found if not _within(p, tuple(found - {p}))))
+
+
+def _within(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
 def import_target(path: str) -> type:
-    """Import `package.module.Name` (a `_target_`)."""
+    """Import `package.module.Name` (a `_target_`): a class, from the allow-list when configs are untrusted."""
     module_name, _, attr = path.rpartition(".")
-    if not module_name:
-        raise ConfigError(f"_target_ {path!r} is not a dotted path like 'my_pkg.module.MyClass'")
+    if not module_name or not all(part.isidentifier() for part in path.split(".")):
+        raise ConfigError(f"_target_ {shown(path)} is not a dotted path like 'my_pkg.module.MyClass'")
+    allowed = trusted_modules() if untrusted_configs() else None
+    if allowed is not None and not _within(module_name, allowed):
+        # Checked before importing: importing a module runs its code.
+        raise ConfigError(f"_target_ {shown(path)} is outside the allow-list for untrusted configs "
+                          f"({UNTRUSTED_ENV} is set): {', '.join(allowed)}; add a module prefix to {TRUSTED_ENV} "
+                          "to trust it")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ConfigError(f"_target_ {path!r}: cannot import module {module_name!r} ({error})") from error
+    except Exception as error:  # ImportError, or whatever the module raised while it ran
+        raise ConfigError(f"_target_ {shown(path)}: cannot import module {shown(module_name)} "
+                          f"({type(error).__name__}: {one_line(str(error), 200)})") from error
     try:
-        return getattr(module, attr)
+        target = getattr(module, attr)
     except AttributeError:
-        raise ConfigError(f"_target_ {path!r}: module {module_name!r} has no attribute {attr!r}") from None
+        raise ConfigError(
+            f"_target_ {shown(path)}: module {shown(module_name)} has no attribute {shown(attr)}") from None
+    if not isinstance(target, type):
+        # A function or other callable would run with arguments taken from the config.
+        raise ConfigError(f"_target_ {shown(path)} is a {type(target).__name__}, not a class; "
+                          "a _target_ names a component class")
+    if allowed is not None and not _within(target.__module__, allowed):
+        raise ConfigError(f"_target_ {shown(path)} is the class {target.__module__}.{target.__qualname__}, "
+                          f"defined outside the allow-list for untrusted configs: {', '.join(allowed)}")
+    return target
 
 
 @dataclass(frozen=True)
@@ -101,6 +164,9 @@ def resolve(group: str, node: Mapping[str, Any] | None) -> Resolved:
     """Look up the component a config node names and validate its options."""
     if node is None:
         raise ConfigError(f"no {group} configured; choose one of: {', '.join(available(group))}")
+    if not isinstance(node, Mapping):
+        raise ConfigError(f"the {group} config must be a mapping with `name` (one of: {', '.join(available(group))}) "
+                          f"or `_target_`, got {shown(node, 80)}")
     options = dict(node)
     target = options.pop("_target_", None)
     name = options.pop("name", None)
@@ -114,6 +180,12 @@ def resolve(group: str, node: Mapping[str, Any] | None) -> Resolved:
         raise ConfigError(
             f"the {group} config needs `name` (one of: {', '.join(available(group))}) or `_target_`"
         )
+    missing = [m for m in REQUIRED_METHODS.get(group, ()) if not callable(getattr(cls, m, None))]
+    if missing:
+        # Caught here, a wrong class is one line now instead of an AttributeError mid-episode.
+        raise ConfigError(f"{group} {shown(label)} ({cls.__module__}.{cls.__qualname__}) is not a {group} "
+                          f"component: it has no {', '.join(missing)} (a {group} needs "
+                          f"{', '.join(REQUIRED_METHODS[group])})")
     return Resolved(group=group, name=label, cls=cls, config=validate_options(group, label, cls, options))
 
 
@@ -121,27 +193,38 @@ def validate_options(group: str, name: str, cls: type, options: Mapping[str, Any
     model = getattr(cls, "Config", None)
     if model is None:
         if options:
-            raise ConfigError(f"{group} {name!r} takes no options, got: {', '.join(options)}")
+            got = ", ".join(shown(k, 40) for k in options)
+            raise ConfigError(f"{group} {shown(name)} takes no options, got: {got}")
         return None
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        raise ConfigError(f"{group} {name!r}: {cls.__name__}.Config must be a pydantic model")
+        raise ConfigError(f"{group} {shown(name)}: {cls.__name__}.Config must be a pydantic model")
     try:
         return model.model_validate(dict(options))
     except ValidationError as error:
-        raise ConfigError(f"invalid {group} config for {name!r}: {describe_errors(error)}; {describe_fields(model)}") from None
+        raise ConfigError(
+            f"invalid {group} config for {shown(name)}: {describe_errors(error)}; {describe_fields(model)}") from None
+
+
+#: Validation errors listed in one message; the rest are counted.
+SHOWN_ERRORS = 5
 
 
 def describe_errors(error: ValidationError) -> str:
     parts = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item.get("loc", ())) or "value"
-        message = item.get("msg", "invalid")
+    items = error.errors()
+    for item in items[:SHOWN_ERRORS]:
+        # Locations can hold the user's own keys and messages the user's values: both kept to one short line.
+        where = ".".join(p if isinstance(p, str) and p.isidentifier() and len(p) <= 40 else shown(p, 40)
+                         for p in item.get("loc", ())) or "value"
+        message = one_line(str(item.get("msg", "invalid")), 500)  # room for a list of what exists
         if item.get("type") == "extra_forbidden":
             message = "not an option"
-        shown = item.get("input")
-        if item.get("type") not in ("missing", "extra_forbidden") and shown is not None:
-            message += f" (got {shown!r})"
+        value = item.get("input")
+        if item.get("type") not in ("missing", "extra_forbidden") and value is not None:
+            message += f" (got {shown(value, 80)})"
         parts.append(f"{where}: {message}")
+    if len(items) > SHOWN_ERRORS:
+        parts.append(f"and {len(items) - SHOWN_ERRORS} more")
     return "; ".join(parts)
 
 

@@ -163,7 +163,7 @@ class OpenAICompatibleLM:
                 self.stats["completion_tokens"] += int(usage.get("completion_tokens") or 0)
                 return reply
             except urllib.error.HTTPError as error:
-                detail = _safe_detail(error)
+                detail = _safe_detail(error, key)
                 if error.code in refused:
                     log.info("HTTP %s from %s: %s", error.code, url, detail)
                     return None
@@ -193,9 +193,13 @@ def _chosen_option(answer: str, continuations: Sequence[str]) -> int | None:
     return quoted[0] if len(quoted) == 1 else None
 
 
-def _safe_detail(error: urllib.error.HTTPError) -> str:
+def _safe_detail(error: urllib.error.HTTPError, key: str | None = None) -> str:
+    """The start of an error reply's body on one line, with the API key blanked out: a server that
+    refuses a key may quote it back, and this text ends up in logs and episode failure reasons."""
     try:
         text = error.read().decode(errors="replace")
     except Exception:
         text = ""
-    return " ".join(text.split())[:200] or error.reason or ""
+    if key:
+        text = text.replace(key, "<redacted>")
+    return " ".join(text.split())[:200] or str(error.reason or "")

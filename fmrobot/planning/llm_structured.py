@@ -18,8 +18,9 @@ from typing import Any, Literal, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from fmrobot.errors import PlanningError
+from fmrobot.errors import PlanningError, shown
 from fmrobot.interfaces import LanguageModel, Message
+from fmrobot.planning.instructions import checked_instruction
 from fmrobot.registry import describe_errors
 from fmrobot.types import (
     Plan,
@@ -58,6 +59,7 @@ class LlmStructuredPlanner:
         self.llm = llm
 
     def plan(self, instruction: str, scene: SceneDescription, context: PlanningContext) -> PlanDecision:
+        checked_instruction(instruction)
         return self._ask(instruction, scene, context, note="", history=())
 
     def replan(self, previous: PlanDecision, feedback: StepFeedback, scene: SceneDescription,
@@ -133,7 +135,8 @@ def parse_plan(answer: str, schema: type[BaseModel], context: PlanningContext) -
     known = {s.name for s in context.skills}
     for i, step in enumerate(data.get("steps") or []):
         if isinstance(step, dict) and step.get("skill") not in known:
-            raise PlanningError(f"step {i + 1} uses unknown skill {step.get('skill')!r}; skills: {', '.join(sorted(known))}")
+            raise PlanningError(f"step {i + 1} uses unknown skill {shown(step.get('skill'), 80)}; "
+                                f"skills: {', '.join(sorted(known))}")
     try:
         validated = schema.model_validate(data)
     except ValidationError as error:

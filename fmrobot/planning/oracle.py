@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from fmrobot.errors import PlanningError
+from fmrobot.planning.instructions import checked_instruction
 from fmrobot.types import Plan, PlanDecision, PlanningContext, SceneDescription, StepFeedback
 
 
 class OraclePlanner:
     def plan(self, instruction: str, scene: SceneDescription, context: PlanningContext) -> PlanDecision:
+        checked_instruction(instruction)
         if context.oracle_plan is None:
             raise PlanningError("the oracle planner needs the task's oracle plan; this environment gives none")
         return PlanDecision(instruction=instruction, plan=context.oracle_plan, rationale="task oracle")

@@ -6,13 +6,15 @@ object the scene does not hold, is a planning error that says what exists.
 
 from __future__ import annotations
 
-from fmrobot.errors import ObjectNotFoundError, PlanningError
+from fmrobot.errors import ObjectNotFoundError, PlanningError, shown
+from fmrobot.planning.instructions import checked_instruction
 from fmrobot.planning.templates import match
 from fmrobot.types import PlanDecision, PlanningContext, SceneDescription, StepFeedback
 
 
 class ScriptedPlanner:
     def plan(self, instruction: str, scene: SceneDescription, context: PlanningContext) -> PlanDecision:
+        checked_instruction(instruction)
         for template in context.task.templates:
             slots = match(template, instruction)
             if slots is None:
@@ -21,19 +23,21 @@ class ScriptedPlanner:
                 if not scene.has(label):
                     seen = ", ".join(sorted(scene.labels)) or "nothing"
                     raise ObjectNotFoundError(
-                        f"the instruction names {label!r} ({slot}), which is not in the scene; perceived: {seen}"
+                        f"the instruction names {shown(label, 80)} ({slot}), which is not in the scene; "
+                        f"perceived: {seen}"
                     )
             plan = template.plan_for(**slots)
             if not plan.steps:
                 raise PlanningError(
-                    f"instruction {instruction!r} matches {template.text!r}, whose steps depend on the scene, not "
-                    f"on the words; {context.task.name} needs a planner that reads the scene "
+                    f"instruction {shown(instruction, 120)} matches {template.text!r}, whose steps depend on the "
+                    f"scene, not on the words; {context.task.name} needs a planner that reads the scene "
                     "(planner=llm_scoring, llm_structured or oracle)")
             for step in plan.steps:
                 context.skill(step.skill).validate_call(step)
             return PlanDecision(instruction=instruction, plan=plan, rationale=f"matched {template.text!r}")
         known = "; ".join(repr(t.text) for t in context.task.templates)
-        raise PlanningError(f"instruction {instruction!r} fits none of the {context.task.name} templates: {known}")
+        raise PlanningError(
+            f"instruction {shown(instruction, 120)} fits none of the {context.task.name} templates: {known}")
 
     def replan(
         self, previous: PlanDecision, feedback: StepFeedback, scene: SceneDescription, context: PlanningContext
