@@ -16,6 +16,8 @@ from fmrobot.runner import Runner, RunnerConfig
 
 #: Config groups that name a component, in build order.
 COMPONENT_GROUPS = ("task", "env", "perception", "planner", "policy", "safety", "executor")
+#: What a fault may break (fmrobot/faults/__init__.py).
+FAULT_TARGETS = ("none", "perception", "language_model", "environment")
 
 
 class RunSettings(BaseModel):
@@ -23,8 +25,8 @@ class RunSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    seed: int = Field(default=0, ge=0)
-    episodes: int = Field(default=1, ge=1)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)  # numpy seeds and trace names stay in range
+    episodes: int = Field(default=1, ge=1, le=1_000_000)
     video: Literal["none", "first", "all"] = "first"
     annotate: bool = False  # save each perception's image with boxes, labels and scores
     runner: RunnerConfig = RunnerConfig()
@@ -49,17 +51,37 @@ def resolve_components(config: Mapping[str, Any]) -> dict[str, registry.Resolved
         if group not in config:
             raise ConfigError(f"the run config has no `{group}` group; choose one of: {', '.join(registry.available(group))}")
         resolved[group] = registry.resolve(group, config[group])
+    resolved["fault"] = resolve_fault(config)
     return resolved
 
 
-def build_planner(planner: registry.Resolved, config: Mapping[str, Any]) -> Any:
-    """The planner, with a language model built from the `llm` group if it asks for one."""
+def resolve_fault(config: Mapping[str, Any]) -> registry.Resolved:
+    """The `fault` group, validated (no group: no fault); a fault of a part the stack lacks fails here."""
+    fault = registry.resolve("fault", config.get("fault") or {"name": "none"})
+    target = getattr(fault.cls, "target", None)
+    if target not in FAULT_TARGETS:
+        raise ConfigError(f"fault {fault.name!r} has target {target!r}; "
+                          f"a fault breaks one of: {', '.join(FAULT_TARGETS)}")
+    if target == "language_model" and "planner" in config:
+        planner = registry.resolve("planner", config["planner"])
+        if not getattr(planner.cls, "needs_llm", False):
+            raise ConfigError(f"fault {fault.name!r} breaks the language model, but planner {planner.name!r} "
+                              "uses none; choose a planner that does (planner=llm_scoring or planner=llm_structured)")
+    return fault
+
+
+def build_planner(planner: registry.Resolved, config: Mapping[str, Any], fault: Any = None) -> Any:
+    """The planner, with a language model built from the `llm` group if it asks for one (broken by
+    `fault` when that is a language-model fault)."""
     if not getattr(planner.cls, "needs_llm", False):
         return planner.build()
     if config.get("llm") is None:
         raise ConfigError(f"planner {planner.name!r} needs a language model; choose one with llm=<name> "
                           f"({', '.join(registry.available('llm'))})")
-    return planner.build(llm=registry.resolve("llm", config["llm"]).build())
+    llm = registry.resolve("llm", config["llm"]).build()
+    if fault is not None and fault.target == "language_model":
+        llm = fault.wrap(llm)
+    return planner.build(llm=llm)
 
 
 def build_env(config: Mapping[str, Any], task_resolved: registry.Resolved | None = None,
@@ -82,10 +104,23 @@ def build_runner(config: Mapping[str, Any]) -> Runner:
     responder = registry.resolve("responder", config["responder"]) if config.get("responder") else None
     env = build_env(config, parts["task"], parts["env"])
     try:
+        fault = parts["fault"].build()
+        perceptor = parts["perception"].build()
+        if fault.target == "environment":
+            if not callable(getattr(env, "inject_fault", None)):
+                raise ConfigError(f"fault {parts['fault'].name!r} breaks the simulated world, but env "
+                                  f"{parts['env'].name!r} takes no faults (it has no inject_fault method)")
+            env.inject_fault(fault)
+        elif fault.target != "none":
+            from fmrobot.faults import EpisodeFaults
+
+            env = EpisodeFaults(env, fault)  # seeds the fault per episode and hands its events to the runner
+            if fault.target == "perception":
+                perceptor = fault.wrap(perceptor)
         return Runner(
             env=env,
-            perceptor=parts["perception"].build(),
-            planner=build_planner(parts["planner"], config),
+            perceptor=perceptor,
+            planner=build_planner(parts["planner"], config, fault),
             policy=parts["policy"].build(),
             shield=parts["safety"].build(),
             responder=responder.build() if responder else None,

@@ -51,7 +51,12 @@ def run_one(runner: Runner, job: RunJob, seed: int) -> EpisodeResult:
         raise
     except Exception as error:  # a bug or a broken component: record it and go on
         log.error("episode with seed %d crashed:\n%s", seed, traceback.format_exc())
-        return crashed_result(str(job.config.get("task", {}).get("name", "?")), seed, error)
+        result = crashed_result(str(job.config.get("task", {}).get("name", "?")), seed, error)
+        # The trace up to the crash is what tells where it happened: it is written like any other.
+        events = [*(getattr(runner, "episode_trace", None) or []),
+                  {"event": "crash", "error": f"{type(error).__name__}: {error}"}]
+        trace_path = write_trace(run_dir, seed, events)
+        return result.model_copy(update={"trace_file": str(trace_path.relative_to(run_dir))})
     trace_path = write_trace(run_dir, seed, outcome.trace)
     video_path = write_video(run_dir, seed, outcome.video, fps=getattr(runner.env, "video_fps", 10.0))
     write_annotations(run_dir, seed, outcome.annotations)

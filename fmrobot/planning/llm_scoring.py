@@ -34,9 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fmrobot.colors import ColorLexicon, named_colors
 from fmrobot.control.skills import EMPTY_HANDED_SKILLS, PLACING_SKILLS
-from fmrobot.errors import PlanningError
+from fmrobot.errors import PlanningError, shown
 from fmrobot.interfaces import LanguageModel
 from fmrobot.planning.conformal import HelpCalibration, load_calibration
+from fmrobot.planning.instructions import checked_instruction
 from fmrobot.types import (
     HelpRequest,
     Plan,
@@ -84,6 +85,7 @@ class LlmScoringPlanner:
     # ------------------------------------------------------------------ Planner
 
     def plan(self, instruction: str, scene: SceneDescription, context: PlanningContext) -> PlanDecision:
+        checked_instruction(instruction)
         return self.decide(instruction, scene, context, ())
 
     def replan(self, previous: PlanDecision, feedback: StepFeedback, scene: SceneDescription,
@@ -114,7 +116,7 @@ class LlmScoringPlanner:
         """Every possible next step as a one-step plan ("done": an empty final plan), its text, its score."""
         done_steps = [f.call for f in history if f.status is SkillStatus.SUCCESS]
         if len(done_steps) >= self.config.max_steps:
-            raise PlanningError(f"no 'done' after {len(done_steps)} steps for {instruction!r}")
+            raise PlanningError(f"no 'done' after {len(done_steps)} steps for {shown(instruction, 80)}")
         candidates = enumerate_candidates(scene, context.skills)
         if not candidates:
             raise PlanningError(f"no skill call is possible: the scene holds {scene.labels or 'nothing'}")
@@ -171,8 +173,12 @@ class LlmScoringPlanner:
         """Several (prompt, continuations) scored in one pass where the backend can (`score_many`)."""
         many = getattr(self.llm, "score_many", None)
         if many is not None:
-            return [list(a) for a in many(requests)]
-        return [list(self.llm.score(prompt, texts)) if texts else [] for prompt, texts in requests]
+            answers = list(many(requests))
+            if len(answers) != len(requests):
+                raise PlanningError(f"the language model answered {len(answers)} of {len(requests)} scoring "
+                                    "requests; no step can be chosen")
+            return [checked_scores(a, texts) for a, (_, texts) in zip(answers, requests)]
+        return [checked_scores(self.llm.score(prompt, texts), texts) if texts else [] for prompt, texts in requests]
 
     def content_free_scores(self, said: Sequence[str], texts: Sequence[str],
                             objects: Sequence[str] = ()) -> list[float]:
@@ -183,7 +189,7 @@ class LlmScoringPlanner:
         missing = self._uncached_content_free(said, texts, objects)
         if missing:
             prompt = self.prompt(self.config.content_free, said, objects)
-            fresh = dict(zip(missing, self.llm.score(prompt, missing)))
+            fresh = dict(zip(missing, checked_scores(self.llm.score(prompt, missing), missing)))
         scores = []
         for key, text in zip(keys, texts):
             if text in fresh:
@@ -219,6 +225,26 @@ class LlmScoringPlanner:
         if not colors:
             return instruction
         return ColorLexicon({c: table[c] for c in colors}).ground(instruction)
+
+
+def checked_scores(scores: Sequence[Any], continuations: Sequence[str]) -> list[float]:
+    """The model's scores as floats, one per continuation; PlanningError for anything else: a
+    malfunctioning model must not pick a step by the accident of NaN sorting."""
+    try:
+        values = [float(s) for s in scores]
+    except (TypeError, ValueError):
+        raise PlanningError("the language model's scores are not numbers; no step can be chosen") from None
+    if len(values) != len(continuations):
+        raise PlanningError(f"the language model returned {len(values)} scores for {len(continuations)} "
+                            "continuations; no step can be chosen")
+    bad = [v for v in values if math.isnan(v) or v == math.inf]
+    if bad:
+        raise PlanningError(f"the language model returned {len(bad)} invalid score(s) (NaN or +inf) of "
+                            f"{len(values)}, e.g. {bad[0]}; no step can be chosen")
+    if values and all(v == -math.inf for v in values):
+        raise PlanningError(f"the language model scored all {len(values)} continuations impossible (-inf); "
+                            "no step can be chosen")
+    return values
 
 
 def load_prompt(name: str) -> str:

@@ -1,0 +1,282 @@
+"""Faults of the simulated world, and the physics check that catches an unstable one.
+
+`check_physics` runs after every control step whatever the config says: a body whose
+state is not finite, or that moves faster than anything on a table can, means the
+simulation has blown up, and the episode ends with a `SimulationError` naming the body
+and the value instead of going on with nonsense (or crashing later somewhere else).
+
+The faults are injected only by config (`fault=grasp_slip` ...). The environment calls
+`begin` after each reset, and `before_step` / `after_step` around the physics of every
+control step. Each draws from a generator seeded by the episode seed and its own `seed`
+option, so the same seed gives the same fault. This module mirrors the small base of
+fmrobot/faults/__init__.py because sims imports nothing from fmrobot but its types and
+errors.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import pybullet as pb
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fmrobot.errors import SimulationError
+from sims.world import World
+
+FAULT_STREAM = 0xFA017  # the same stream constant as fmrobot.faults: one seed, one fault, on either side
+STATIC_KINDS = frozenset({"zone", "tray"})  # things that are not knocked about
+
+
+def check_physics(world: World, robot_body: int, max_speed: float, step: int) -> None:
+    """SimulationError if any object's pose or velocity is not finite or it moves faster than `max_speed`."""
+    c = world.client
+    for body in world.bodies.values():
+        position, orientation = pb.getBasePositionAndOrientation(body.body_id, physicsClientId=c)
+        linear, angular = pb.getBaseVelocity(body.body_id, physicsClientId=c)
+        for what, value in (("position", position), ("orientation", orientation), ("velocity", linear),
+                            ("angular velocity", angular)):
+            if not all(math.isfinite(v) for v in value):
+                raise SimulationError(f"the {body.label} has a non-finite {what} "
+                                      f"({', '.join(f'{v:.3g}' for v in value)}) at control step {step}")
+        speed = math.sqrt(sum(v * v for v in linear))
+        if speed > max_speed:
+            raise SimulationError(f"the {body.label} moves at {speed:.1f} m/s, faster than the {max_speed:g} m/s "
+                                  f"any object on the table can, at control step {step}")
+    if robot_body >= 0:
+        joints = range(pb.getNumJoints(robot_body, physicsClientId=c))
+        for joint, state in zip(joints, pb.getJointStates(robot_body, list(joints), physicsClientId=c)):
+            if not (math.isfinite(state[0]) and math.isfinite(state[1])):
+                raise SimulationError(f"robot joint {joint} has a non-finite state "
+                                      f"(position {state[0]:.3g}, velocity {state[1]:.3g}) at control step {step}")
+
+
+class WorldFaultConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(default=0, ge=0)  # with the episode seed, seeds the fault's random choices
+
+
+class StepWindowConfig(WorldFaultConfig):
+    steps: tuple[int, int] = (5, 60)  # the control step it happens at, drawn uniformly from this range
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "StepWindowConfig":
+        if not 0 <= self.steps[0] <= self.steps[1]:
+            raise ValueError(f"steps must be (first, last) with 0 <= first <= last, got {self.steps}")
+        return self
+
+
+class WorldFault:
+    """Base of the world's faults: the episode's generator, its events, the bodies it may touch."""
+
+    Config: ClassVar[type[WorldFaultConfig]] = WorldFaultConfig
+    name: ClassVar[str] = "world_fault"
+    target: ClassVar[str] = "environment"
+
+    def __init__(self, config: WorldFaultConfig | None = None):
+        self.config = config or self.Config()
+        self.rng = np.random.default_rng((0, self.config.seed, FAULT_STREAM))
+        self._events: list[dict[str, Any]] = []
+
+    def begin(self, world: World, seed: int) -> None:
+        self.rng = np.random.default_rng((seed, self.config.seed, FAULT_STREAM))
+        self._events = []
+
+    def before_step(self, world: World, step: int) -> None:
+        """Called before the physics of control step `step` (counting from 0)."""
+
+    def after_step(self, world: World, step: int) -> None:
+        """Called after the physics of the control step that brought the count to `step`."""
+
+    def record(self, effect: str, step: int) -> None:
+        self._events.append({"fault": self.name, "effect": effect, "step": step})
+
+    def drain_events(self) -> list[dict[str, Any]]:
+        events, self._events = self._events, []
+        return events
+
+    @staticmethod
+    def movable(world: World, in_hand: bool = False) -> list[str]:
+        """Labels of the objects physics moves (not fixed, not massless), in scene order; those the robot
+        touches only with `in_hand`."""
+        c = world.client
+        return [label for label, body in world.bodies.items()
+                if body.kind not in STATIC_KINDS and pb.getDynamicsInfo(body.body_id, -1, physicsClientId=c)[0] > 0
+                and (in_hand or not world.touching_robot(label))]
+
+
+class GraspSlipConfig(WorldFaultConfig):
+    probability: float = Field(default=1.0, ge=0.0, le=1.0)  # each grasp that lifts an object
+    max_slips: int = Field(default=1, ge=1)  # per episode: later grasps hold, so a retry can succeed
+    delay_steps: tuple[int, int] = (2, 15)  # control steps after the lift is noticed, drawn uniformly
+    lift_height: float = Field(default=0.03, gt=0.0)  # raised this far above where it started: in transport
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "GraspSlipConfig":
+        if not 0 <= self.delay_steps[0] <= self.delay_steps[1]:
+            raise ValueError(f"delay_steps must be (first, last) with 0 <= first <= last, got {self.delay_steps}")
+        return self
+
+
+class GraspSlip(WorldFault):
+    """A carried object slips out of the gripper: for a moment the fingers stop touching it, and it falls."""
+
+    Config = GraspSlipConfig
+    name = "grasp_slip"
+    config: GraspSlipConfig
+
+    def __init__(self, config: GraspSlipConfig | None = None):
+        super().__init__(config)
+        self._rest_z: dict[str, float] = {}  # each object's height at the start; none yet: nothing slips
+        self._slips = 0
+        self._considered: set[str] = set()  # objects whose current grasp was already decided
+        self._due: tuple[str, int] | None = None  # (label, step) of a slip to come
+        self._falling: tuple[str, int] | None = None  # (label, step) of a slip under way
+
+    def begin(self, world: World, seed: int) -> None:
+        super().begin(world, seed)
+        self._rest_z = {label: float(world.position(label)[2]) for label in world.bodies}
+        self._slips, self._considered, self._due, self._falling = 0, set(), None, None
+
+    def after_step(self, world: World, step: int) -> None:
+        if self._falling is not None:
+            self._restore(world, step)
+            return
+        held = [label for label in world.bodies if label in self._rest_z and world.touching_robot(label)
+                and world.position(label)[2] > self._rest_z[label] + self.config.lift_height]
+        self._considered &= set(held)  # let go of: its next grasp is a new draw
+        if self._due is not None:
+            label, when = self._due
+            if label not in held:
+                self._due = None
+            elif step >= when:
+                self._slip(world, label, step)
+            return
+        if self._slips >= self.config.max_slips:
+            return
+        for label in held:
+            if label not in self._considered:
+                self._considered.add(label)
+                if self.rng.random() < self.config.probability:
+                    low, high = self.config.delay_steps
+                    self._due = (label, step + int(self.rng.integers(low, high + 1)))
+                    return
+
+    def _slip(self, world: World, label: str, step: int) -> None:
+        self._set_contact(world, label, enabled=False)
+        self._due, self._falling = None, (label, step)
+        self._slips += 1
+        self.record(f"the {label} slipped out of the gripper", step)
+
+    def _restore(self, world: World, step: int) -> None:
+        """Fingers and object collide again once the object has fallen clear of the hand (or after 2 s)."""
+        assert self._falling is not None
+        label, since = self._falling
+        clear = not pb.getClosestPoints(world.body(label).body_id, world.robot_body_id, 0.01,
+                                        physicsClientId=world.client)
+        if clear or step - since > 40:
+            self._set_contact(world, label, enabled=True)
+            self._falling = None
+
+    @staticmethod
+    def _set_contact(world: World, label: str, enabled: bool) -> None:
+        c, body, robot = world.client, world.body(label).body_id, world.robot_body_id
+        for link in range(-1, pb.getNumJoints(robot, physicsClientId=c)):
+            pb.setCollisionFilterPair(body, robot, -1, link, int(enabled), physicsClientId=c)
+
+
+class OneShotFault(WorldFault):
+    """A fault that strikes one object once, at a control step drawn from `steps`."""
+
+    config: StepWindowConfig
+    strikes_after_physics: ClassVar[bool] = False  # before the step's physics (it plays out) or after it
+    in_hand: ClassVar[bool] = False  # may it strike the object the robot holds
+
+    def __init__(self, config: StepWindowConfig | None = None):
+        super().__init__(config)
+        self._at = -1  # no episode yet: never
+        self._pick = self._heading = 0.0
+
+    def begin(self, world: World, seed: int) -> None:
+        super().begin(world, seed)
+        self._at = int(self.rng.integers(self.config.steps[0], self.config.steps[1] + 1))
+        self._pick, self._heading = float(self.rng.random()), float(self.rng.uniform(0.0, 2 * math.pi))
+
+    def before_step(self, world: World, step: int) -> None:
+        if step == self._at and not self.strikes_after_physics:
+            self._strike_one(world, step)
+
+    def after_step(self, world: World, step: int) -> None:
+        if step == self._at and self.strikes_after_physics:
+            self._strike_one(world, step)
+
+    def _strike_one(self, world: World, step: int) -> None:
+        candidates = self.movable(world, in_hand=self.in_hand)
+        if candidates:
+            label = candidates[int(self._pick * len(candidates))]
+            self.record(self.strike(world, world.body(label).body_id, label), step)
+
+    def strike(self, world: World, body: int, label: str) -> str:
+        """Do it to `body`; return the effect, as the trace and the failure reason tell it."""
+        raise NotImplementedError
+
+
+class KnockedOverConfig(StepWindowConfig):
+    speed: float = Field(default=0.8, gt=0.0, le=5.0)  # m/s of the blow, mostly sideways
+    spin: float = Field(default=15.0, ge=0.0)  # rad/s about a horizontal axis: it tumbles
+
+
+class KnockedOver(OneShotFault):
+    """Something bumps an object the robot is not holding: it slides and tumbles away from where it was seen."""
+
+    Config = KnockedOverConfig
+    name = "knocked_over"
+    config: KnockedOverConfig
+
+    def strike(self, world: World, body: int, label: str) -> str:
+        v, spin, heading = self.config.speed, self.config.spin, self._heading
+        push = (v * math.cos(heading), v * math.sin(heading), 0.3 * v)
+        axis = (-math.sin(heading), math.cos(heading), 0.0)  # tips over in the direction of the push
+        pb.resetBaseVelocity(body, push, tuple(spin * a for a in axis), physicsClientId=world.client)
+        return f"the {label} was knocked over"
+
+
+class PhysicsNanConfig(StepWindowConfig):
+    pass
+
+
+class PhysicsNan(OneShotFault):
+    """An object's velocity becomes NaN, as when a solver divides by zero; the physics spreads it."""
+
+    Config = PhysicsNanConfig
+    name = "physics_nan"
+    config: PhysicsNanConfig
+    in_hand = True
+
+    def strike(self, world: World, body: int, label: str) -> str:
+        nan = (math.nan,) * 3
+        pb.resetBaseVelocity(body, nan, nan, physicsClientId=world.client)
+        return f"the {label}'s velocity became NaN"
+
+
+class PhysicsRunawayConfig(StepWindowConfig):
+    speed: float = Field(default=60.0, gt=0.0)  # m/s the object is flung at
+
+
+class PhysicsRunaway(OneShotFault):
+    """The solver blows up: after a step's physics an object flies off at a speed no tabletop scene
+    produces. (Flung before the physics, it may hit the arm and stop: no runaway.)"""
+
+    Config = PhysicsRunawayConfig
+    name = "physics_runaway"
+    config: PhysicsRunawayConfig
+    in_hand = True
+    strikes_after_physics = True
+
+    def strike(self, world: World, body: int, label: str) -> str:
+        v, heading = self.config.speed, self._heading
+        direction = (0.6 * math.cos(heading), 0.6 * math.sin(heading), 0.8)
+        pb.resetBaseVelocity(body, tuple(v * d for d in direction), (0.0, 0.0, 0.0), physicsClientId=world.client)
+        return f"the {label} was flung away at {v:g} m/s"
