@@ -6,17 +6,20 @@ anything. `fmrobot.testing` checks conformance with real calls, not just signatu
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+from dataclasses import dataclass
+from typing import Collection, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel
 
 from fmrobot.types import (
     Action,
+    ActionVerdict,
     EpisodeResult,
     EpisodeSpec,
     HelpRequest,
     Observation,
+    Obstruction,
     PlanDecision,
     PlanningContext,
     Plan,
@@ -25,7 +28,9 @@ from fmrobot.types import (
     SkillCall,
     SkillSpec,
     SkillStatus,
+    Quat,
     StepFeedback,
+    Vec3,
 )
 
 
@@ -75,6 +80,39 @@ class SafetyShield(Protocol):
     """Stands between planner and execution: rejects or repairs a plan, with reasons."""
 
     def check(self, plan: Plan, scene: SceneDescription) -> SafetyVerdict: ...
+
+
+@runtime_checkable
+class CollisionProbe(Protocol):
+    """Geometric queries on the world an action would run in (the environment answers them)."""
+
+    def sweep(self, start: Vec3, end: Vec3, orientation: Quat, margin: float, ignore: Collection[str],
+              only: Sequence[str] | None = None) -> Obstruction | None:
+        """The nearest object that the robot's gripper (hand and open fingers) would come within
+        `margin` of, moved in a straight line from end-effector position `start` to `end` at
+        `orientation`; None if the path is clear. Objects in `ignore` are skipped, and so are
+        those whose labels match none of the shell patterns in `only` (None: every object).
+        The table, the robot and whatever the robot already touches are never obstructions."""
+        ...
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """What a motion check sees besides the action itself."""
+
+    call: SkillCall
+    involved: frozenset[str]  # objects the call names: its motion may come close to them
+    scene: SceneDescription
+    obs: Observation  # the state the action would be applied in
+    previous: Action | None  # the action applied before this one in the episode, if any
+    probe: CollisionProbe | None  # None: no collision queries (the environment cannot answer them)
+
+
+@runtime_checkable
+class MotionShield(Protocol):
+    """A shield that also checks every action before it is applied (optional for shields)."""
+
+    def check_action(self, action: Action, context: ActionContext) -> ActionVerdict: ...
 
 
 @runtime_checkable

@@ -15,13 +15,28 @@ from typing import Any, Iterator
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from fmrobot.errors import ConfigError, FmrobotError, LanguageModelError, PlanningError
-from fmrobot.interfaces import Environment, EpisodeRecorder, Perceptor, Planner, Policy, Responder, SafetyShield
+from fmrobot.errors import ConfigError, FmrobotError, LanguageModelError, PlanningError, SimulationError
+from fmrobot.faults import describe_events
+from fmrobot.interfaces import (
+    ActionContext,
+    CollisionProbe,
+    Environment,
+    EpisodeRecorder,
+    MotionShield,
+    Perceptor,
+    Planner,
+    Policy,
+    Responder,
+    SafetyShield,
+)
 from fmrobot.types import (
+    Action,
     EpisodeResult,
     Observation,
     PlanDecision,
     PlanningContext,
+    SafetyReport,
+    SafetyViolation,
     SceneDescription,
     SkillCall,
     SkillStatus,
@@ -81,6 +96,9 @@ class Runner:
         self.env, self.perceptor, self.planner = env, perceptor, planner
         self.policy, self.shield, self.responder = policy, shield, responder
         self.config = config or RunnerConfig()
+        # Optional capabilities: a shield that checks actions, an env that answers collision queries.
+        self._motion_shield = shield if isinstance(shield, MotionShield) else None
+        self._probe = env if isinstance(env, CollisionProbe) else None
         self._annotations: list[tuple[str, np.ndarray]] | None = None
         self._recorder: EpisodeRecorder | None = None
 
@@ -91,6 +109,7 @@ class Runner:
         self._recorder = recorder
         started = time.perf_counter()
         trace: list[dict[str, Any]] = []
+        self.episode_trace = trace  # the episode under way: what it holds is written even if the episode crashes
         with clock("reset"):
             episode, obs = self.env.reset_episode(seed, record_video=record_video)
         context = PlanningContext(
@@ -108,16 +127,31 @@ class Runner:
         except (PlanningError, LanguageModelError) as error:
             failure = f"planning: {error}"
             trace.append({"event": "planning_error", "error": str(error)})
-        with clock("simulation"):
-            self.env.settle(self.config.settle_seconds)
-        predicates = self.env.evaluate()
+        except SimulationError as error:
+            failure = f"physics: {error}"
+            trace.append({"event": "simulation_error", "error": str(error)})
+        predicates: dict[str, bool] = {"success": False}  # a world that blew up is not judged
+        if trace[-1]["event"] != "simulation_error":
+            try:
+                with clock("simulation"):
+                    self.env.settle(self.config.settle_seconds)
+                predicates = self.env.evaluate()
+            except SimulationError as error:  # it blew up while coming to rest
+                failure = f"physics: {error}"
+                trace.append({"event": "simulation_error", "error": str(error)})
+        fault_events = getattr(self.env, "fault_events", None)  # environments with injected faults offer it
+        injected = list(fault_events()) if fault_events is not None else []
+        trace.extend({"event": "fault", **event} for event in injected)
         success = bool(predicates["success"])
         if success:
             failure = None
         elif failure is None:
             unmet = ", ".join(name for name, ok in predicates.items() if not ok and name != "success")
             failure = f"task not achieved: {unmet or 'success predicate false'}"
-        trace.append({"event": "result", "success": success, "predicates": predicates, "failure": failure})
+        if failure is not None and injected:
+            failure += f" [injected faults: {describe_events(injected)}]"
+        trace.append({"event": "result", "success": success, "predicates": predicates, "failure": failure,
+                      "safety": state.safety_report().model_dump(mode="json")})
         result = EpisodeResult(
             task=episode.task.name,
             seed=seed,
@@ -129,6 +163,7 @@ class Runner:
             replans=state.replans,
             help_requests=state.help_requests,
             failure_reason=failure,
+            safety=state.safety_report(),
             latency=clock.times(),
             wall_time=time.perf_counter() - started,
         )
@@ -238,6 +273,7 @@ class Runner:
             verdict = self.shield.check(decision.plan, scene)
         trace.append({"event": "safety", "verdict": verdict.model_dump(mode="json")})
         if not verdict.allowed or verdict.plan is None:
+            state.refusals.extend(v for v in verdict.violations if not v.repaired)
             first = verdict.violations[0] if verdict.violations else None
             index = first.step_index if first and first.step_index is not None else 0
             call = decision.plan.steps[index] if decision.plan.steps else SkillCall(skill="(none)")
@@ -262,6 +298,23 @@ class Runner:
                 break
             moved |= moves
         return feedback, obs
+
+    def _check_action(self, action: Action, call: SkillCall, involved: frozenset[str], scene: SceneDescription,
+                      obs: Observation, state: "_Progress") -> Action | None:
+        """The action to apply after the shield's motion rules (maybe repaired); None if refused."""
+        assert self._motion_shield is not None
+        context = ActionContext(call=call, involved=involved, scene=scene, obs=obs, previous=state.last_action,
+                                probe=self._probe)
+        verdict = self._motion_shield.check_action(action, context)
+        for violation in verdict.violations:
+            if violation.repaired:
+                state.repairs[violation.rule] = state.repairs.get(violation.rule, 0) + 1
+        if verdict.allowed and verdict.action is not None:
+            return verdict.action
+        refused = [v for v in verdict.violations if not v.repaired]
+        state.refusals.extend(refused or [SafetyViolation(rule="shield", step_index=None,
+                                                          reason=f"{call}: action refused without a reason")])
+        return None
 
     @staticmethod
     def _named_objects(call: SkillCall, context: PlanningContext) -> tuple[set[str], set[str]]:
@@ -291,8 +344,12 @@ class Runner:
         try:
             spec = context.skill(call.skill)
             spec.validate_call(call)
-            for label in call.objects(spec):
+            named = frozenset(call.objects(spec))
+            for label in named:
                 scene.find(label)
+            # The object the robot last picked or pushed is in (or just left) its fingers: its
+            # motion may touch it.
+            involved = named | ({state.handled} if state.handled else set())
             with clock("control"):
                 self.policy.reset(call, scene, obs)
             if recorder is not None:
@@ -302,12 +359,23 @@ class Runner:
         while True:
             with clock("control"):
                 status = self.policy.status(obs)
+            if status is SkillStatus.SUCCESS and spec.moved_arguments:
+                state.handled = str(call.args.get(spec.moved_arguments[0], "")) or state.handled
             if status is not SkillStatus.RUNNING:
                 return outcome(status, self.policy.failure_reason() if status is SkillStatus.FAILURE else "")
             if state.steps >= state.budget:
                 return outcome(SkillStatus.FAILURE, f"{call}: step budget of {state.budget} control steps used up")
             with clock("control"):
                 action = self.policy.act(obs)
+            if self._motion_shield is not None:
+                with clock("safety"):
+                    checked = self._check_action(action, call, involved, scene, obs, state)
+                if checked is None:
+                    refused = state.refusals[-1]
+                    return outcome(SkillStatus.FAILURE, f"safety shield stopped the motion: {refused.rule}: "
+                                                        f"{refused.reason}")
+                action = checked
+            state.last_action = action
             if recorder is not None:
                 recorder.step(obs, action)
             with clock("simulation"):
@@ -322,6 +390,13 @@ class _Progress:
     calls: int = 0
     replans: int = 0
     help_requests: int = 0
+    last_action: Action | None = None  # the last action applied: motion checks measure speed from it
+    handled: str | None = None  # the object the last successful pick or push moved
+    refusals: list[SafetyViolation] = field(default_factory=list)
+    repairs: dict[str, int] = field(default_factory=dict)  # rule -> actions it repaired
+
+    def safety_report(self) -> SafetyReport:
+        return SafetyReport(refusals=tuple(self.refusals), repairs=dict(self.repairs))
 
 
 def _dump_decision(decision: PlanDecision) -> dict[str, Any]:

@@ -17,8 +17,10 @@ import numpy as np
 
 from fmrobot.control.skills import PICK, PLACE
 from fmrobot.errors import FmrobotError
+from fmrobot.interfaces import ActionContext, MotionShield
 from fmrobot.types import (
     Action,
+    ActionVerdict,
     CameraFrame,
     CameraIntrinsics,
     DetectedObject,
@@ -232,4 +234,23 @@ def check_shield(shield: Any, scene: SceneDescription | None = None) -> SafetyVe
     _require(isinstance(verdict, SafetyVerdict), f"check() returned {type(verdict).__name__}, not SafetyVerdict")
     _require(verdict.allowed or bool(verdict.violations), "a refused plan must list its violations")
     _require(not verdict.allowed or isinstance(verdict.plan, Plan), "an allowed verdict carries the plan to run")
+    if isinstance(shield, MotionShield):
+        _check_motion_shield(shield, scene, plan.steps[0])
     return verdict
+
+
+def _check_motion_shield(shield: Any, scene: SceneDescription, call: SkillCall) -> None:
+    """Every verdict carries an action or its reasons; standing still is never repaired into a move."""
+    obs = synthetic_observation()
+    here = Action(ee_position=obs.robot.ee_pose.position, ee_orientation=obs.robot.ee_pose.orientation)
+    context = ActionContext(call=call, involved=frozenset(call.args.values()), scene=scene, obs=obs, previous=None,
+                            probe=None)
+    for action in (here, here.model_copy(update={"ee_position": (5.0, 5.0, 5.0)})):
+        verdict = shield.check_action(action, context)
+        _require(isinstance(verdict, ActionVerdict),
+                 f"check_action() returned {type(verdict).__name__}, not ActionVerdict")
+        _require(verdict.allowed == (verdict.action is not None), "an allowed action verdict carries the action")
+        _require(verdict.allowed or any(not v.repaired for v in verdict.violations),
+                 "a refused action must list the violation that refused it")
+    still = shield.check_action(here, context)
+    _require(not still.allowed or still.action == here, "standing still was changed: a repair must not move a still arm")

@@ -440,14 +440,38 @@ class Action(Value):
 
 class SafetyViolation(Value):
     rule: str
-    step_index: int | None
+    step_index: int | None  # the plan step it concerns; None for a whole plan or an action
     reason: str
+    repaired: bool = False  # True: the rule changed the step or action instead of refusing it
 
 
 class SafetyVerdict(Value):
     allowed: bool
     plan: Plan | None  # the plan to execute: the original, or a repaired one
     violations: tuple[SafetyViolation, ...] = ()
+
+
+class ActionVerdict(Value):
+    """The shield's word on one action, before it is applied."""
+
+    allowed: bool
+    action: Action | None  # the action to apply: as proposed, or repaired; None when refused
+    violations: tuple[SafetyViolation, ...] = ()  # refusals, and repairs (repaired=True)
+
+
+class Obstruction(Value):
+    """What a swept probe would touch: the nearest object within the margin."""
+
+    label: str
+    distance: float  # metres between probe and object; negative: they would overlap
+    at: Vec3  # the probe's centre at that point of the path
+
+
+class SafetyReport(Value):
+    """What the shield did in one episode."""
+
+    refusals: tuple[SafetyViolation, ...] = ()  # every refused plan step or action, with its rule and reason
+    repairs: Mapping[str, int] = {}  # rule -> how many actions it repaired
 
 
 # --------------------------------------------------------------------------- results
@@ -477,6 +501,7 @@ class EpisodeResult(Value):
     replans: int
     help_requests: int = 0  # questions the planner asked a person (or a scripted responder)
     failure_reason: str | None = None
+    safety: SafetyReport = SafetyReport()
     latency: StageTimes
     wall_time: float
     trace_file: str | None = None

@@ -9,21 +9,23 @@ physics steps. Images are rendered only when asked for (`observe(images=True)`,
 from __future__ import annotations
 
 import math
+from fnmatch import fnmatchcase
 from importlib.metadata import entry_points
-from typing import Any, Literal, Mapping
+from typing import Any, Collection, Literal, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fmrobot.types import TOP_DOWN, Action, EpisodeSpec, Observation
+from fmrobot.types import TOP_DOWN, Action, EpisodeSpec, Observation, Obstruction
 from sims.cameras import Camera, CameraConfig
+from sims.faults import WorldFault, check_physics
 from sims.randomization import RandomizationConfig, add_clutter, draw_lighting, episode_rng, tint_table
 from sims.robots import Robot, RobotConfig, robot_class, robot_config
 from sims.tasks.base import Goal, Task
 from sims.tasks.composition import ComposedTask
-from sims.world import TABLE_TOP_Z, Renderer, World, quiet_stdout
+from sims.world import TABLE_TOP_Z, Renderer, World, collision_parts, quiet_stdout
 
 
 class EnvConfig(BaseModel):
@@ -41,6 +43,8 @@ class EnvConfig(BaseModel):
     obs_mode: Literal["state", "rgbd"] = "state"
     settle_seconds: float = Field(default=0.25, ge=0.0)
     randomization: RandomizationConfig = RandomizationConfig()  # domain randomization (sims/randomization.py)
+    # Faster than this (m/s), an object has been flung by a solver blow-up, not by the robot: SimulationError.
+    max_object_speed: float = Field(default=10.0, gt=0.0)
 
     @model_validator(mode="after")
     def _check(self) -> "EnvConfig":
@@ -108,6 +112,7 @@ class TabletopEnv(gym.Env):
         self._steps = 0
         self._recording = False
         self._frames: list[np.ndarray] = []
+        self._fault: WorldFault | None = None
         self.observation_space = self._make_observation_space()
         lo = np.array([-1.5, -1.5, 0.0, -1, -1, -1, -1, 0], dtype=np.float32)
         hi = np.array([1.5, 1.5, 2.0, 1, 1, 1, 1, 1], dtype=np.float32)
@@ -124,6 +129,8 @@ class TabletopEnv(gym.Env):
         self._randomize(seed)
         self.world.step(int(self.config.settle_seconds * self.config.physics_hz))
         self._steps = 0
+        if self._fault is not None:
+            self._fault.begin(self.world, seed)
         self._episode = EpisodeSpec(
             task=self._spec, seed=seed, instruction=instruction, oracle_plan=self.task.oracle_plan(self._goal)
         )
@@ -187,12 +194,35 @@ class TabletopEnv(gym.Env):
             if self.world.all_at_rest():
                 break
             self.world.step(self.substeps)
+            check_physics(self.world, self.robot.body_id, self.config.max_object_speed, self._steps)
         return self.observe()
+
+    def inject_fault(self, fault: WorldFault | None) -> None:
+        """Break the world on purpose from the next episode on (sims/faults.py); None: no fault."""
+        self._fault = fault
+
+    def fault_events(self) -> list[dict[str, Any]]:
+        """What the injected fault did since the last call: {"fault", "effect", "step"} each."""
+        return self._fault.drain_events() if self._fault is not None else []
 
     def evaluate(self) -> dict[str, bool]:
         if self._goal is None:
             raise RuntimeError("no episode yet: call reset_episode(seed) first")
         return self.task.predicates(self.world, self._goal)
+
+    def sweep(self, start, end, orientation, margin: float, ignore: Collection[str] = (),
+              only: Sequence[str] | None = None) -> Obstruction | None:
+        """Collision queries for the safety shield (fmrobot.interfaces.CollisionProbe): the
+        robot's hand and open fingers (their collision shapes) moved from `start` to `end`."""
+        if only is not None:
+            ignore = {*ignore, *(label for label in self.world.bodies
+                                 if not any(fnmatchcase(label.lower(), p.lower()) for p in only))}
+        # What the gripper holds moves with it: sweep it too, where it sits in the hand now.
+        state = self.robot.state().ee_pose
+        held = [part for label, body in self.world.bodies.items() if self.world.touching_robot(label)
+                for part in collision_parts(self.world.client, body.body_id, [-1], (state.position, state.orientation))]
+        hit = self.world.sweep_shapes(start, end, orientation, [*self.robot.gripper_parts, *held], margin, ignore)
+        return None if hit is None else Obstruction(label=hit[0], distance=hit[1], at=hit[2])
 
     def video_frames(self) -> list[np.ndarray]:
         return list(self._frames)
@@ -203,8 +233,15 @@ class TabletopEnv(gym.Env):
 
     def _control(self, position, orientation, closure: float) -> None:
         self.robot.command(position, orientation, closure)
+        if self._fault is not None:
+            self._fault.before_step(self.world, self._steps)
         self.world.step(self.substeps)
         self._steps += 1
+        if self._fault is not None:
+            self._fault.after_step(self.world, self._steps)
+        check_physics(self.world, self.robot.body_id, self.config.max_object_speed, self._steps)
+        if self._goal is not None:
+            self.task.watch(self.world, self._goal)
         if self._recording and self._steps % self.config.video_every == 0:
             self._frames.append(self.render_video_frame())
 

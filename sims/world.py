@@ -12,7 +12,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Collection, Iterator, Literal
 
 import numpy as np
 import pybullet as pb
@@ -80,6 +80,39 @@ def _load_triton_first() -> None:
 _egl_owner: "World | None" = None
 
 
+@dataclass(frozen=True)
+class ShapePart:
+    """One collision shape of a body, posed in some frame (for queries at poses not yet reached)."""
+
+    kind: int  # pybullet GEOM_* type
+    dims: tuple[float, ...]  # as getCollisionShapeData gives them (box: full extents; mesh: scale)
+    filename: str
+    position: tuple[float, float, float]
+    orientation: tuple[float, float, float, float]
+
+
+_QUERY_KINDS = (pb.GEOM_BOX, pb.GEOM_SPHERE, pb.GEOM_CYLINDER, pb.GEOM_CAPSULE, pb.GEOM_MESH)
+
+
+def collision_parts(client: int, body_id: int, links, frame) -> list[ShapePart]:
+    """The collision shapes of a body's `links` (-1: its base), posed in `frame` (position, orientation)."""
+    to_frame = pb.invertTransform(*frame)
+    parts = []
+    for link in links:
+        if link == -1:
+            origin = pb.getBasePositionAndOrientation(body_id, physicsClientId=client)
+        else:  # shape poses are given relative to the link's centre of mass, getLinkState's [0], [1]
+            origin = pb.getLinkState(body_id, link, computeForwardKinematics=True, physicsClientId=client)[:2]
+        for shape in pb.getCollisionShapeData(body_id, link, physicsClientId=client):
+            kind, dims, filename, local_pos, local_orn = shape[2], shape[3], shape[4], shape[5], shape[6]
+            if kind not in _QUERY_KINDS:
+                continue
+            pose = pb.multiplyTransforms(*to_frame, *pb.multiplyTransforms(*origin, local_pos, local_orn))
+            parts.append(ShapePart(kind=kind, dims=tuple(dims), filename=filename.decode() if kind == pb.GEOM_MESH else "",
+                                   position=pose[0], orientation=pose[1]))
+    return parts
+
+
 class World:
     """One PyBullet physics client in DIRECT mode.
 
@@ -110,6 +143,7 @@ class World:
         self.bodies: dict[str, Body] = {}
         self.table_id = -1
         self.robot_body_id = -1
+        self._query_shapes: dict[tuple, int] = {}  # collision shapes for queries, per reset
 
     def _load_egl(self) -> int | None:
         spec = importlib.util.find_spec("eglRenderer")
@@ -151,6 +185,7 @@ class World:
         )
         self.bodies = {}
         self.robot_body_id = -1
+        self._query_shapes = {}  # resetSimulation removed them
 
     def close(self) -> None:
         global _egl_owner
@@ -273,6 +308,13 @@ class World:
     def touching_robot(self, label: str) -> bool:
         return self.robot_body_id >= 0 and self.in_contact(label, self.robot_body_id)
 
+    def touching(self, label: str) -> set[str]:
+        """Labels of what touches the object now ("robot" for the robot), the table aside."""
+        names = {body.body_id: body.label for body in self.bodies.values()}
+        names[self.robot_body_id] = "robot"
+        contacts = pb.getContactPoints(bodyA=self.body(label).body_id, physicsClientId=self.client)
+        return {names.get(c[2], f"body {c[2]}") for c in contacts if c[2] != self.table_id}
+
     def segmentation_labels(self) -> dict[int, str]:
         return {body.body_id: body.label for body in self.bodies.values()}
 
@@ -280,3 +322,58 @@ class World:
         _, orn = pb.getBasePositionAndOrientation(self.body(label).body_id, physicsClientId=self.client)
         z_axis = np.array(pb.getMatrixFromQuaternion(orn)).reshape(3, 3)[:, 2]
         return bool(abs(z_axis[2]) >= math.cos(math.radians(tolerance_deg)))
+
+    # ------------------------------------------------------------------ collision queries
+
+    def sweep_shapes(self, start, end, orientation, parts, margin: float, ignore: Collection[str] = (),
+                     spacing: float = 0.01) -> tuple[str, float, tuple[float, float, float]] | None:
+        """(label, distance, end-effector point) of the nearest object within `margin` of the
+        `parts` (posed in the end-effector frame) carried in a straight line from `start` to
+        `end` at `orientation`; None if nothing is that close.
+
+        The path is sampled every `spacing` metres. The table, the robot, objects in `ignore`
+        and whatever touches the robot (what it holds or is handling) are not obstructions.
+        """
+        c = self.client
+        candidates = [b for label, b in self.bodies.items() if label not in ignore and not self.touching_robot(label)]
+        if not candidates or not parts:
+            return None
+        shapes = [(self._query_shape(part), part) for part in parts]
+        a, b = np.asarray(start, dtype=float), np.asarray(end, dtype=float)
+        samples = max(1, int(math.ceil(float(np.linalg.norm(b - a)) / spacing)))
+        reach = 0.25 + margin  # a gripper is smaller than this around its end-effector point
+        low, high = np.minimum(a, b) - reach, np.maximum(a, b) + reach
+        nearby = []
+        for body in candidates:  # most bodies are far from this short path: skip them cheaply
+            lo, hi = pb.getAABB(body.body_id, physicsClientId=c)
+            if np.all(np.asarray(hi) >= low) and np.all(np.asarray(lo) <= high):
+                nearby.append(body)
+        nearest: tuple[str, float, tuple[float, float, float]] | None = None
+        for i in range(samples + 1):
+            point = (a + (b - a) * (i / samples)).tolist()
+            for shape, part in shapes:
+                position, turn = pb.multiplyTransforms(point, orientation, part.position, part.orientation)
+                for body in nearby:
+                    for hit in pb.getClosestPoints(bodyA=-1, bodyB=body.body_id, distance=margin,
+                                                   collisionShapeA=shape, collisionShapePositionA=position,
+                                                   collisionShapeOrientationA=turn, physicsClientId=c):
+                        if nearest is None or hit[8] < nearest[1]:
+                            nearest = (body.label, float(hit[8]), tuple(point))
+        return nearest
+
+    def _query_shape(self, part) -> int:
+        """The part's collision shape for queries, made once per reset (resetSimulation removes it)."""
+        key = (part.kind, part.dims, part.filename)
+        if key not in self._query_shapes:
+            c = self.client
+            if part.kind == pb.GEOM_MESH:
+                shape = pb.createCollisionShape(pb.GEOM_MESH, fileName=part.filename, meshScale=list(part.dims),
+                                                physicsClientId=c)
+            elif part.kind == pb.GEOM_BOX:
+                shape = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=[d / 2 for d in part.dims], physicsClientId=c)
+            elif part.kind == pb.GEOM_SPHERE:
+                shape = pb.createCollisionShape(pb.GEOM_SPHERE, radius=part.dims[0], physicsClientId=c)
+            else:  # cylinder, capsule: dims are (height, radius, ...)
+                shape = pb.createCollisionShape(part.kind, radius=part.dims[1], height=part.dims[0], physicsClientId=c)
+            self._query_shapes[key] = shape
+        return self._query_shapes[key]

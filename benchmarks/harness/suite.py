@@ -131,7 +131,9 @@ def _check_overrides(overrides: Sequence[str], where: str) -> None:
         key = override_key(item)
         if "=" not in item and not item.startswith("~"):
             raise ValueError(f"{where}: {item!r} is not a Hydra override like group=option or key=value")
-        if key.split(".", 1)[0] in _RESERVED:
+        head, _, option = key.partition(".")
+        # A task's own options (task.request=...) are the configuration's business; which task runs is not.
+        if head in _RESERVED and not (head == "task" and option):
             raise ValueError(f"{where}: {item!r} sets {key!r}, which the harness sets itself "
                              f"(reserved: {', '.join(_RESERVED)}; use the suite's tasks, levels and seeds)")
 

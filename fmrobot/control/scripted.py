@@ -50,6 +50,7 @@ class ScriptedPolicyConfig(BaseModel):
     approach_speed: float = Field(default=0.15, gt=0.0, le=1.0)  # m/s near objects
     approach_height: float = Field(default=0.10, gt=0.0)  # above the object's top
     carry_clearance: float = Field(default=0.10, gt=0.0)  # held object's bottom above the target's top
+    obstacle_clearance: float = Field(default=0.03, gt=0.0)  # ... and above and beside anything it passes
     release_clearance: float = Field(default=0.02, ge=0.0)  # held object's bottom above the target's top
     max_grasp_depth: float = Field(default=0.02, gt=0.0)  # how far below the top the fingers close
     tolerance: float = Field(default=0.012, gt=0.0)
@@ -230,7 +231,8 @@ class ScriptedPolicy:
         hang = held_height - (self._held_grasp_depth if held else 0.02)
         x, y = spot
         orientation = start.ee_orientation
-        carry_z = max(start.ee_position[2], clear + c.carry_clearance + hang)
+        carry_z = max(start.ee_position[2], clear + c.carry_clearance + hang,
+                      self._tallest_on_the_way(start.ee_position[:2], spot) + c.obstacle_clearance + hang)
         release = (x, y, support + c.release_clearance + hang)
         over = (x, y, carry_z)
 
@@ -308,6 +310,20 @@ class ScriptedPolicy:
         ]
 
     # ------------------------------------------------------------------ placement geometry
+
+    def _tallest_on_the_way(self, start: Sequence[float], spot: Sequence[float]) -> float:
+        """Top of the tallest object (besides the held one) that the held object would pass over
+        or beside on a straight carry from `start` to `spot`; the table if there is none."""
+        a, b = np.asarray(start[:2], dtype=float), np.asarray(spot[:2], dtype=float)
+        span = b - a
+        length2 = float(span @ span)
+        tallest = 0.0
+        for other in self._others(self._scene) if self._scene is not None else []:
+            p = np.asarray(other.position[:2])
+            t = 0.0 if length2 < 1e-12 else float(np.clip((p - a) @ span / length2, 0.0, 1.0))
+            if np.linalg.norm(p - (a + t * span)) < _radius(other) + self._held_radius() + self.config.obstacle_clearance:
+                tallest = max(tallest, other.top_z)
+        return tallest
 
     def _held_radius(self) -> float:
         return _radius(self._held) if self._held else 0.025

@@ -9,6 +9,7 @@ import pybullet as pb
 from pydantic import BaseModel, ConfigDict, Field
 
 from fmrobot.types import Pose, RobotState
+from sims.world import ShapePart, collision_parts
 
 
 class RobotConfig(BaseModel):
@@ -43,6 +44,7 @@ class Robot(ABC):
         self.forces: list[float] = []
         self.ee_link = -1
         self.joint_targets: list[float] = []  # the last IK solution sent to the arm
+        self.gripper_parts: list[ShapePart] = []  # see _measure_gripper
 
     def load(self) -> None:
         """Load into the (freshly reset) world and move to the home posture."""
@@ -75,6 +77,16 @@ class Robot(ABC):
         self._arm_slots = [self._movable.index(j) for j in self.arm_joints]
         self.setup_gripper(links)
         self.reset_home()
+        self.gripper_parts = self._measure_gripper()
+
+    def _measure_gripper(self) -> list[ShapePart]:
+        """The collision shapes of the links past the wrist (hand and fingers, as they are at
+        home: open), posed in the end-effector frame, for collision queries on a pose the robot
+        has not reached yet. Read from the URDF's own shapes: no robot-specific numbers."""
+        c = self.client
+        ee = pb.getLinkState(self.body_id, self.ee_link, computeForwardKinematics=True, physicsClientId=c)
+        links = range(max(self.arm_joints) + 1, pb.getNumJoints(self.body_id, physicsClientId=c))
+        return collision_parts(c, self.body_id, links, (ee[4], ee[5]))
 
     def reset_home(self) -> None:
         for joint, q in zip(self.arm_joints, self.home_joints):

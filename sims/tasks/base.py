@@ -73,6 +73,10 @@ class Task(ABC, Generic[GoalT]):
     def predicates(self, world: World, goal: GoalT) -> dict[str, bool]:
         """Named success predicates; the dict always holds "success"."""
 
+    def watch(self, world: World, goal: GoalT) -> None:
+        """Called after every control step. Tasks that judge what happened during the episode,
+        not only how it ended (a fragile object touched on the way), record it here."""
+
     @abstractmethod
     def oracle_plan(self, goal: GoalT) -> Plan:
         """A plan that solves the episode, written with the skills a planner would use."""
