@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from fmrobot.cli import hydra_command
 from fmrobot.outputs import summarize, summary_line, write_results
-from fmrobot.stack import RunSettings, resolve_components
+from fmrobot.stack import RunSettings, check_run_keys, resolve_components
 from fmrobot.types import EpisodeResult
 
 
@@ -25,6 +25,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     config = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(config, dict)
+    check_run_keys(config)
     settings = RunSettings.from_config(config)
     parts = resolve_components(config)  # fail fast, before anything heavy loads
     executor = parts["executor"].build()

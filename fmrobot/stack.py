@@ -11,7 +11,7 @@ from typing import Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fmrobot import registry
-from fmrobot.errors import ConfigError
+from fmrobot.errors import ConfigError, shown
 from fmrobot.runner import Runner, RunnerConfig
 
 #: Config groups that name a component, in build order.
@@ -43,6 +43,19 @@ class RunSettings(BaseModel):
         if self.video == "all":
             return frozenset(range(self.seed, self.seed + self.episodes))
         return frozenset({self.seed}) if self.video == "first" else frozenset()
+
+
+#: Top-level keys of `python -m fmrobot.run`'s config besides the component groups.
+RUN_KEYS = frozenset({*RunSettings.model_fields, "robot", "llm", "responder", "level", "fault"})
+
+
+def check_run_keys(config: Mapping[str, Any]) -> None:
+    """A key the run does not know (`+episode=5`, a typo of `episodes`) would be ignored in silence."""
+    unknown = sorted(str(k) for k in config if k not in RUN_KEYS and k not in COMPONENT_GROUPS)
+    if unknown:
+        known = ", ".join(sorted({*RUN_KEYS, *COMPONENT_GROUPS}))
+        raise ConfigError(f"unknown top-level config key(s) {', '.join(shown(k, 60) for k in unknown[:5])}; "
+                          f"the run knows: {known}")
 
 
 def resolve_components(config: Mapping[str, Any]) -> dict[str, registry.Resolved]:

@@ -67,6 +67,13 @@ def test_unknown_group_option_lists_available_options(tmp_path):
     assert "Could not find 'perception/xray'" in done.stderr and "oracle" in done.stderr
 
 
+def test_an_unknown_top_level_key_is_refused_not_ignored(tmp_path):
+    done = run_cli("+episode=5", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "unknown top-level config key(s) 'episode'" in done.stderr and "episodes" in done.stderr
+    assert not (tmp_path / "results.json").exists()
+
+
 def test_any_component_is_swapped_by_one_override():
     config = compose_config(["planner=oracle", "safety=none", "executor.workers=2"])
     assert config["planner"]["name"] == "oracle" and config["safety"]["name"] == "none"
