@@ -23,7 +23,9 @@ import pybullet as pb
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fmrobot.errors import SimulationError
-from sims.world import World
+from sims.world import TABLE_TOP_Z, World
+
+FALLEN_BELOW = 0.1  # metres under the table top: the object fell off the table
 
 FAULT_STREAM = 0xFA017  # the same stream constant as fmrobot.faults: one seed, one fault, on either side
 STATIC_KINDS = frozenset({"zone", "tray"})  # things that are not knocked about
@@ -41,7 +43,10 @@ def check_physics(world: World, robot_body: int, max_speed: float, step: int) ->
                 raise SimulationError(f"the {body.label} has a non-finite {what} "
                                       f"({', '.join(f'{v:.3g}' for v in value)}) at control step {step}")
         speed = math.sqrt(sum(v * v for v in linear))
-        if speed > max_speed:
+        # There is no floor under the table: an object that fell off keeps falling, faster and
+        # faster. That is gravity, not a blow-up; the task judges an object off the table.
+        fallen = position[2] < TABLE_TOP_Z - FALLEN_BELOW
+        if speed > max_speed and not fallen:
             raise SimulationError(f"the {body.label} moves at {speed:.1f} m/s, faster than the {max_speed:g} m/s "
                                   f"any object on the table can, at control step {step}")
     if robot_body >= 0:

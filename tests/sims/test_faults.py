@@ -45,6 +45,19 @@ def test_the_physics_check_is_on_without_any_fault(env, velocity, words):
     check_physics(env.world, env.robot.body_id, env.config.max_object_speed, 0)
 
 
+def test_an_object_falling_past_the_table_is_not_a_blow_up(env):
+    # No floor under the table: whatever falls off it keeps speeding up.
+    env.reset_episode(0)
+    body = env.world.body(_block(env)).body_id
+    pb.resetBasePositionAndOrientation(body, (1.5, 0.0, 0.2), (0, 0, 0, 1), physicsClientId=env.world.client)
+    pb.resetBaseVelocity(body, (0.0, 0.0, -12.0), (0, 0, 0), physicsClientId=env.world.client)
+    env.apply(_hold_still(env))  # no SimulationError
+    pb.resetBasePositionAndOrientation(body, (0.5, 0.3, 1.2), (0, 0, 0, 1), physicsClientId=env.world.client)
+    pb.resetBaseVelocity(body, (0.0, -12.0, 0.0), (0, 0, 0), physicsClientId=env.world.client)  # flung above it
+    with pytest.raises(SimulationError, match="moves at"):
+        env.apply(_hold_still(env))
+
+
 def test_the_speed_limit_is_an_env_option():
     env = TabletopEnv({"max_object_speed": 0.001}, task="pick_place")
     try:
