@@ -88,9 +88,9 @@ class CollisionProbe(Protocol):
 
     def sweep(self, start: Vec3, end: Vec3, orientation: Quat, margin: float, ignore: Collection[str],
               only: Sequence[str] | None = None) -> Obstruction | None:
-        """The nearest object that the robot's gripper (hand and open fingers) would come within
-        `margin` of, moved in a straight line from end-effector position `start` to `end` at
-        `orientation`; None if the path is clear. Objects in `ignore` are skipped, and so are
+        """The nearest object that the robot's gripper (hand, open fingers and what they hold)
+        would come within `margin` of, moved in a straight line from end-effector position
+        `start` to `end` at `orientation`; None if the path is clear. Objects in `ignore` are skipped, and so are
         those whose labels match none of the shell patterns in `only` (None: every object).
         The table, the robot and whatever the robot already touches are never obstructions."""
         ...

@@ -121,11 +121,12 @@ class ReleaseSite:
 class PathClearance:
     """The gripper's path to the target must not touch anything the call does not name.
 
-    The environment sweeps the robot's hand and open fingers from where the end effector
-    is to the commanded target, with its closest-point queries. Objects the call names are
-    exempt (a pick must reach its object), and so is whatever the robot already touches
-    (the held object). Only the gripper is swept, not the arm behind it. `protect` limits
-    the check to objects whose labels match its shell patterns; None checks every object.
+    The environment sweeps the robot's hand and open fingers, and what they hold, from where
+    the end effector is to the commanded target, with its closest-point queries. Objects the
+    call names are exempt (a pick must reach its object); what the robot already touches
+    moves with it rather than standing in its way. Only the gripper is swept, not the arm
+    behind it. `protect` limits the check to objects whose labels match its shell patterns;
+    None checks every object.
     """
 
     name = "collision"
