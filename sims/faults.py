@@ -8,26 +8,24 @@ and the value instead of going on with nonsense (or crashing later somewhere els
 The faults are injected only by config (`fault=grasp_slip` ...). The environment calls
 `begin` after each reset, and `before_step` / `after_step` around the physics of every
 control step. Each draws from a generator seeded by the episode seed and its own `seed`
-option, so the same seed gives the same fault. This module mirrors the small base of
-fmrobot/faults/__init__.py because sims imports nothing from fmrobot but its types and
-errors.
+option, so the same seed gives the same fault: that generator and the event log come from
+fmrobot.faults.Fault, the one base of every fault on either side.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import numpy as np
 import pybullet as pb
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from fmrobot.errors import SimulationError
+from fmrobot.faults import Fault, FaultConfig
 from sims.world import TABLE_TOP_Z, World
 
 FALLEN_BELOW = 0.1  # metres under the table top: the object fell off the table
 
-FAULT_STREAM = 0xFA017  # the same stream constant as fmrobot.faults: one seed, one fault, on either side
 STATIC_KINDS = frozenset({"zone", "tray"})  # things that are not knocked about
 
 
@@ -57,13 +55,7 @@ def check_physics(world: World, robot_body: int, max_speed: float, step: int) ->
                                       f"(position {state[0]:.3g}, velocity {state[1]:.3g}) at control step {step}")
 
 
-class WorldFaultConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    seed: int = Field(default=0, ge=0)  # with the episode seed, seeds the fault's random choices
-
-
-class StepWindowConfig(WorldFaultConfig):
+class StepWindowConfig(FaultConfig):
     steps: tuple[int, int] = (5, 60)  # the control step it happens at, drawn uniformly from this range
 
     @model_validator(mode="after")
@@ -73,34 +65,21 @@ class StepWindowConfig(WorldFaultConfig):
         return self
 
 
-class WorldFault:
-    """Base of the world's faults: the episode's generator, its events, the bodies it may touch."""
+class WorldFault(Fault):
+    """Base of the world's faults: the per-episode generator and event log of every fault
+    (fmrobot.faults.Fault), the simulator's hooks, and the bodies it may touch."""
 
-    Config: ClassVar[type[WorldFaultConfig]] = WorldFaultConfig
     name: ClassVar[str] = "world_fault"
-    target: ClassVar[str] = "environment"
-
-    def __init__(self, config: WorldFaultConfig | None = None):
-        self.config = config or self.Config()
-        self.rng = np.random.default_rng((0, self.config.seed, FAULT_STREAM))
-        self._events: list[dict[str, Any]] = []
+    target = "environment"
 
     def begin(self, world: World, seed: int) -> None:
-        self.rng = np.random.default_rng((seed, self.config.seed, FAULT_STREAM))
-        self._events = []
+        self.begin_episode(seed)
 
     def before_step(self, world: World, step: int) -> None:
         """Called before the physics of control step `step` (counting from 0)."""
 
     def after_step(self, world: World, step: int) -> None:
         """Called after the physics of the control step that brought the count to `step`."""
-
-    def record(self, effect: str, step: int) -> None:
-        self._events.append({"fault": self.name, "effect": effect, "step": step})
-
-    def drain_events(self) -> list[dict[str, Any]]:
-        events, self._events = self._events, []
-        return events
 
     @staticmethod
     def movable(world: World, in_hand: bool = False) -> list[str]:
@@ -112,7 +91,7 @@ class WorldFault:
                 and (in_hand or not world.touching_robot(label))]
 
 
-class GraspSlipConfig(WorldFaultConfig):
+class GraspSlipConfig(FaultConfig):
     probability: float = Field(default=1.0, ge=0.0, le=1.0)  # each grasp that lifts an object
     max_slips: int = Field(default=1, ge=1)  # per episode: later grasps hold, so a retry can succeed
     delay_steps: tuple[int, int] = (2, 15)  # control steps after the lift is noticed, drawn uniformly

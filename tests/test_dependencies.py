@@ -38,15 +38,15 @@ def test_fmrobot_never_imports_the_simulator():
 
 
 def test_sims_depends_on_fmrobot_types_only():
-    # fmrobot.errors is the leaf under fmrobot.types (which imports it): the simulator raises
-    # SimulationError for a physics blow-up, which the runner turns into a failed episode.
-    allowed = {"fmrobot.types", "fmrobot.errors"}
+    # Leaves that import nothing else of fmrobot: errors (the simulator raises SimulationError
+    # for a physics blow-up) and the fault base (one seeded generator and event log for every fault).
+    allowed = {"fmrobot.types", "fmrobot.errors", "fmrobot.faults"}
     for path in (ROOT / "sims").rglob("*.py"):
         used = {m for m in _imports(path) if m.split(".")[0] == "fmrobot"}
         assert used <= allowed, f"{path.relative_to(ROOT)} imports {used - allowed}"
 
 
 def test_core_modules_do_not_import_components():
-    for name in ("types.py", "interfaces.py", "errors.py"):
+    for name in ("types.py", "interfaces.py", "errors.py", "faults/__init__.py"):  # and the fault base sims builds on
         used = {m for m in _imports(ROOT / "fmrobot" / name) if m.startswith("fmrobot.")}
         assert used <= {"fmrobot.types", "fmrobot.errors"}, f"fmrobot/{name} imports {used}"
