@@ -120,12 +120,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.seeds is not None:
                 suite = with_changes(suite, seed_count=args.seeds)
             out = resolved_out(args.out, suite, REPO)
-            if not args.report_only:
-                SuiteRun(suite, out, source=str(source), argv=["benchmarks/fault_injection.py", *sys.argv[1:]],
-                         repo=REPO, environment=common.environment(),
-                         extra_overrides=executor_overrides(None, args.workers), progress=not args.quiet).run(
-                    fresh=args.fresh)
-        write_report(out)  # the harness's own results.md, success.png and latency.png beside the fault table
+        if args.report_only:
+            write_report(out)  # the harness's own results.md, success.png and latency.png beside the fault table
+        else:
+            SuiteRun(suite, out, source=str(source), argv=["benchmarks/fault_injection.py", *sys.argv[1:]],
+                     repo=REPO, environment=common.environment(), extra_overrides=executor_overrides(None, args.workers),
+                     progress=not args.quiet).run_and_report(fresh=args.fresh)
     except (SuiteError, LedgerError, FmrobotError) as error:
         print(f"fault_injection: error: {error}", file=sys.stderr, flush=True)
         return 2

@@ -59,12 +59,10 @@ def main(argv: list[str] | None = None) -> int:
                                repo=REPO, environment=common.environment(),
                                extra_overrides=executor_overrides(args.executor, args.workers),
                                progress=not args.quiet)
-                run.run(fresh=args.fresh)
-        report = write_report(out)
+        report = run.run_and_report(fresh=args.fresh) if run is not None else write_report(out)
     except (SuiteError, LedgerError, FmrobotError) as error:
         print(f"suite: error: {error}", file=sys.stderr, flush=True)
-        if run is not None and run.started:
-            write_report(out)  # what did finish stays readable; the report says it is incomplete
+        if run is not None and run.started:  # run_and_report wrote what did finish
             print(f"suite: partial report in {out / 'results.md'}; rerun the same command to resume",
                   file=sys.stderr, flush=True)
         return 2

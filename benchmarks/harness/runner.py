@@ -75,6 +75,19 @@ class SuiteRun:
                                        f"[{number}/{len(bases)}]")
         return pinned
 
+    def run_and_report(self, fresh: bool = False) -> dict[str, Any]:
+        """`run`, then rebuild the report and return it. When the run fails after episodes may have
+        been recorded, the report of what finished is written first (it says it is incomplete)."""
+        from benchmarks.harness.report import write_report
+
+        try:
+            self.run(fresh=fresh)
+        except BaseException:
+            if self.started:
+                write_report(self.out)
+            raise
+        return write_report(self.out)
+
     @staticmethod
     def _failed_seeds(ledger: Ledger, cell_id: str) -> list[int]:
         return sorted(int(r["seed"]) for r in ledger.records if r["cell"] == cell_id and not r["result"]["success"])
