@@ -217,11 +217,13 @@ class TabletopEnv(gym.Env):
         if only is not None:
             ignore = {*ignore, *(label for label in self.world.bodies
                                  if not any(fnmatchcase(label.lower(), p.lower()) for p in only))}
-        # What the gripper holds moves with it: sweep it too, where it sits in the hand now.
-        state = self.robot.state().ee_pose
-        held = [part for label, body in self.world.bodies.items() if self.world.touching_robot(label)
-                for part in collision_parts(self.world.client, body.body_id, [-1], (state.position, state.orientation))]
-        hit = self.world.sweep_shapes(start, end, orientation, [*self.robot.gripper_parts, *held], margin, ignore)
+        # What the robot touches (holds, or is handling) moves with the gripper rather than standing in
+        # its way: it is swept too, where it sits relative to the hand now.
+        held = [label for label in self.world.bodies if self.world.touching_robot(label)]
+        hand = self.robot.state().ee_pose
+        parts = [*self.robot.gripper_parts, *(part for label in held for part in collision_parts(
+            self.world.client, self.world.body(label).body_id, [-1], (hand.position, hand.orientation)))]
+        hit = self.world.sweep_shapes(start, end, orientation, parts, margin, {*ignore, *held})
         return None if hit is None else Obstruction(label=hit[0], distance=hit[1], at=hit[2])
 
     def video_frames(self) -> list[np.ndarray]:

@@ -331,11 +331,11 @@ class World:
         `parts` (posed in the end-effector frame) carried in a straight line from `start` to
         `end` at `orientation`; None if nothing is that close.
 
-        The path is sampled every `spacing` metres. The table, the robot, objects in `ignore`
-        and whatever touches the robot (what it holds or is handling) are not obstructions.
+        The path is sampled every `spacing` metres. The table, the robot and objects in `ignore`
+        are not obstructions.
         """
         c = self.client
-        candidates = [b for label, b in self.bodies.items() if label not in ignore and not self.touching_robot(label)]
+        candidates = [b for label, b in self.bodies.items() if label not in ignore]
         if not candidates or not parts:
             return None
         shapes = [(self._query_shape(part), part) for part in parts]
