@@ -17,6 +17,7 @@ from fmrobot.types import (
     ActionVerdict,
     EpisodeResult,
     EpisodeSpec,
+    GoalOption,
     HelpRequest,
     Observation,
     Obstruction,
@@ -73,6 +74,15 @@ class Policy(Protocol):
     def status(self, obs: Observation) -> SkillStatus: ...
 
     def failure_reason(self) -> str: ...
+
+
+@runtime_checkable
+class GoalDomain(Protocol):
+    """What a task can be asked to achieve, and how: the domain and solver of LLM+P-style planning."""
+
+    def options(self, scene: SceneDescription) -> list[GoalOption]:
+        """Every goal the task can pursue among the scene's objects, each with a sound plan."""
+        ...
 
 
 @runtime_checkable
@@ -171,7 +181,11 @@ class Environment(Protocol):
     """
 
     def reset_episode(self, seed: int, record_video: bool = False) -> tuple[EpisodeSpec, Observation]:
-        """Start the episode of `seed`; the same seed always gives the same episode."""
+        """Start the episode of `seed`; the same seed always gives the same episode.
+
+        An environment that takes free-text instructions also accepts the keywords
+        `instruction` (replaces the task's instruction) and `goal` (what to judge by);
+        the runner passes them only when a run gives them."""
         ...
 
     def observe(self, images: bool = False) -> Observation: ...

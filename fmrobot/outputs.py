@@ -66,6 +66,9 @@ def summarize(results: Sequence[EpisodeResult]) -> dict[str, Any]:
             stage: statistics.median(getattr(r.latency, stage) for r in results) for stage in stages
         },
         "failures": {str(r.seed): r.failure_reason for r in results if not r.success},
+        # A user's instruction is judged by each seed's task goal unless a goal came with it.
+        "given_instruction": any(r.given_instruction for r in results),
+        "judged_by": sorted({r.judged_by for r in results}),
     }
 
 
@@ -89,7 +92,12 @@ def summary_line(task: str, summary: dict[str, Any], results_path: Path) -> str:
         shown = results_path.resolve().relative_to(Path.cwd().resolve())
     except ValueError:
         pass  # outside the working directory: keep it absolute
-    return (
+    line = (
         f"{task}: {summary['successes']}/{summary['episodes']} episodes succeeded "
         f"({100 * summary['success_rate']:.1f}%); results in {shown}"
     )
+    if summary.get("given_instruction"):
+        judged = ("the goal given with it" if summary.get("judged_by") == ["given"]
+                  else "each seed's task goal (recorded per episode as `goal` in results.json)")
+        line += f"\n  your instruction was judged by {judged}"
+    return line

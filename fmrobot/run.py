@@ -34,7 +34,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     seeds = tuple(range(settings.seed, settings.seed + settings.episodes))
     job = RunJob(config=config, run_dir=str(run_dir), seeds=seeds, video_seeds=settings.video_seeds(),
-                 annotate=settings.annotate)
+                 annotate=settings.annotate, instruction=settings.instruction, goal=settings.goal)
     results: list[EpisodeResult] = []
     with tqdm(total=len(seeds), desc=str(config["task"].get("name", "episodes")), unit="ep",
               disable=len(seeds) == 1, file=sys.stderr, dynamic_ncols=True) as bar:

@@ -7,10 +7,11 @@ judge. Every stage is timed, and every decision and outcome goes into the trace.
 
 from __future__ import annotations
 
+import inspect
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -103,19 +104,24 @@ class Runner:
         self._recorder: EpisodeRecorder | None = None
 
     def run_episode(self, seed: int, record_video: bool = False, annotate: bool = False,
-                    recorder: EpisodeRecorder | None = None) -> EpisodeOutcome:
+                    recorder: EpisodeRecorder | None = None, instruction: str | None = None,
+                    goal: Mapping[str, Any] | None = None) -> EpisodeOutcome:
+        """One episode of `seed`; `instruction` replaces the task's own, `goal` (task goal fields) is
+        what success is then judged by (without it: the task's goal for the seed)."""
         clock = _StageClock()
         self._annotations = [] if annotate else None
         self._recorder = recorder
         started = time.perf_counter()
         trace: list[dict[str, Any]] = []
         self.episode_trace = trace  # the episode under way: what it holds is written even if the episode crashes
+        overrides = {k: v for k, v in (("instruction", instruction), ("goal", goal)) if v is not None}
         with clock("reset"):
-            episode, obs = self.env.reset_episode(seed, record_video=record_video)
-        context = PlanningContext(
-            skills=self._skills_for(episode.task.skills), task=episode.task, oracle_plan=episode.oracle_plan
-        )
-        trace.append({"event": "reset", "task": episode.task.name, "seed": seed, "instruction": episode.instruction})
+            episode, obs = self._reset(seed, record_video, overrides)
+        context = PlanningContext(skills=self._skills_for(episode.task.skills), task=episode.task,
+                                  oracle_plan=episode.oracle_plan, domain=episode.domain)
+        trace.append({"event": "reset", "task": episode.task.name, "seed": seed, "instruction": episode.instruction,
+                      "given_instruction": episode.given_instruction, "judged_by": _judged_by(episode),
+                      "goal": dict(episode.goal)})
         if recorder is not None:
             recorder.begin(episode, obs)
         state = _Progress(budget=episode.task.max_steps)
@@ -163,6 +169,9 @@ class Runner:
             replans=state.replans,
             help_requests=state.help_requests,
             failure_reason=failure,
+            given_instruction=episode.given_instruction,
+            judged_by=_judged_by(episode),
+            goal=dict(episode.goal),
             safety=state.safety_report(),
             latency=clock.times(),
             wall_time=time.perf_counter() - started,
@@ -173,6 +182,23 @@ class Runner:
                               annotations=self._annotations or [])
 
     # ------------------------------------------------------------------ stages
+
+    def _reset(self, seed: int, record_video: bool, overrides: dict[str, Any]):
+        if not overrides:
+            return self.env.reset_episode(seed, record_video=record_video)
+        try:
+            accepted = inspect.signature(self.env.reset_episode).parameters
+        except (TypeError, ValueError):
+            accepted = {}
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+        refused = [k for k in overrides if k not in accepted and not takes_any]
+        if refused:
+            raise ConfigError(f"the environment {type(self.env).__name__} takes no {' or '.join(refused)} override: "
+                              "its reset_episode(seed, record_video) accepts only the task's own instruction")
+        try:
+            return self.env.reset_episode(seed, record_video=record_video, **overrides)
+        except ValueError as error:  # a goal the task's goal model or the scene rejects
+            raise ConfigError(f"seed {seed}: {error}") from None
 
     def _skills_for(self, names) -> tuple:
         by_name = {s.name: s for s in self.policy.skills}
@@ -397,6 +423,11 @@ class _Progress:
 
     def safety_report(self) -> SafetyReport:
         return SafetyReport(refusals=tuple(self.refusals), repairs=dict(self.repairs))
+
+
+def _judged_by(episode: Any) -> str:
+    """"given": by the goal that came with the instruction; "task": by the task's goal for the seed."""
+    return "given" if getattr(episode, "given_goal", False) else "task"
 
 
 def _dump_decision(decision: PlanDecision) -> dict[str, Any]:

@@ -30,10 +30,14 @@ class RunSettings(BaseModel):
     video: Literal["none", "first", "all"] = "first"
     annotate: bool = False  # save each perception's image with boxes, labels and scores
     runner: RunnerConfig = RunnerConfig()
+    # Free text instead of the task's generated instruction; the scene stays each seed's.
+    instruction: str | None = Field(default=None, min_length=1, max_length=2000)
+    # Goal fields (the task's goal model) to judge by; None: the task's goal for each seed.
+    goal: dict[str, Any] | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "RunSettings":
-        known = {k: config[k] for k in ("seed", "episodes", "video", "annotate", "runner") if k in config}
+        known = {k: config[k] for k in cls.model_fields if k in config}
         try:
             return cls.model_validate(known)
         except ValidationError as error:

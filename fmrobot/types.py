@@ -354,6 +354,18 @@ class InstructionTemplate(Value):
         return Plan(steps=steps)
 
 
+class GoalOption(Value):
+    """One goal a task can pursue in a scene, in words, with a sound plan that reaches it.
+
+    Goal-interpreting planners (LLM+P) choose among these: understanding the instruction is
+    the model's part, sequencing the steps the task's own solver's."""
+
+    description: str  # how the goal reads: "put the red block in the blue bowl"
+    phrasings: tuple[str, ...] = ()  # other ways to say the same goal ("put the red block into the blue bowl")
+    plan: Plan  # reaches the goal from the scene it was listed for
+    goal: Mapping[str, Any] = Field(default_factory=dict)  # the task's goal fields
+
+
 class TaskSpec(Value):
     """What a task tells the stack: its skills, instruction templates and vocabulary."""
 
@@ -373,6 +385,13 @@ class EpisodeSpec(Value):
     instruction: str
     # Privileged: the task's own solution, for oracle components and failure attribution.
     oracle_plan: Plan
+    # Privileged: the goal the episode is judged by (the task's goal model, as JSON data).
+    goal: Mapping[str, Any] = Field(default_factory=dict)
+    given_instruction: bool = False  # True: a user's instruction replaced the task's generated one
+    given_goal: bool = False  # True: the episode is judged by a goal given with the instruction
+    # Not privileged: the goals this task can express, for planners that interpret instructions
+    # as goals (fmrobot.interfaces.GoalDomain); None when the environment offers none.
+    domain: Any = None
 
 
 class PlanningContext(Value):
@@ -381,6 +400,9 @@ class PlanningContext(Value):
     skills: tuple[SkillSpec, ...]
     task: TaskSpec
     oracle_plan: Plan | None = None  # privileged: only oracle planners read it
+    # The goals the task can express in a scene (fmrobot.interfaces.GoalDomain); not privileged:
+    # it knows the task, not the instruction. None when the environment offers none.
+    domain: Any = None
 
     def skill(self, name: str) -> SkillSpec:
         for spec in self.skills:
@@ -501,6 +523,10 @@ class EpisodeResult(Value):
     replans: int
     help_requests: int = 0  # questions the planner asked a person (or a scripted responder)
     failure_reason: str | None = None
+    given_instruction: bool = False  # the instruction came from the user, not from the task
+    # What success was judged by: "task" (the task's goal for this seed) or "given" (the instruction's own goal).
+    judged_by: str = "task"
+    goal: Mapping[str, Any] = Field(default_factory=dict)  # the goal it was judged by
     safety: SafetyReport = SafetyReport()
     latency: StageTimes
     wall_time: float

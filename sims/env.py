@@ -16,7 +16,7 @@ from typing import Any, Collection, Literal, Mapping, Sequence
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fmrobot.types import TOP_DOWN, Action, EpisodeSpec, Observation, Obstruction
 from sims.cameras import Camera, CameraConfig
@@ -25,6 +25,7 @@ from sims.randomization import RandomizationConfig, add_clutter, draw_lighting, 
 from sims.robots import Robot, RobotConfig, robot_class, robot_config
 from sims.tasks.base import Goal, Task
 from sims.tasks.composition import ComposedTask
+from sims.tasks.domain import TaskGoalDomain
 from sims.world import TABLE_TOP_Z, Renderer, World, collision_parts, quiet_stdout
 
 
@@ -120,19 +121,28 @@ class TabletopEnv(gym.Env):
 
     # ------------------------------------------------------------------ typed face
 
-    def reset_episode(self, seed: int, record_video: bool = False) -> tuple[EpisodeSpec, Observation]:
+    def reset_episode(self, seed: int, record_video: bool = False, *, instruction: str | None = None,
+                      goal: Mapping[str, Any] | None = None) -> tuple[EpisodeSpec, Observation]:
+        """Start the episode of `seed`. `instruction` replaces the task's generated one (the scene
+        stays the seed's); `goal` (fields of the task's goal model, merged into the seed's goal)
+        is what the episode is then judged by, and what the oracle plan solves."""
         rng = np.random.default_rng(seed)
         self.world.reset()
         self.robot.load()
         self.world.robot_body_id = self.robot.body_id
-        instruction, self._goal = self.task.setup(self.world, rng)
+        generated, self._goal = self.task.setup(self.world, rng)
+        if goal is not None:
+            self._goal = given_goal(self._goal, goal, self._spec.vocabulary, self.world.bodies)
         self._randomize(seed)
         self.world.step(int(self.config.settle_seconds * self.config.physics_hz))
         self._steps = 0
         if self._fault is not None:
             self._fault.begin(self.world, seed)
         self._episode = EpisodeSpec(
-            task=self._spec, seed=seed, instruction=instruction, oracle_plan=self.task.oracle_plan(self._goal)
+            task=self._spec, seed=seed, instruction=generated if instruction is None else instruction,
+            oracle_plan=self.task.oracle_plan(self._goal), goal=self._goal.model_dump(mode="json"),
+            given_instruction=instruction is not None, given_goal=goal is not None,
+            domain=TaskGoalDomain(self.task),
         )
         self._recording = record_video
         self._frames = []
@@ -250,10 +260,18 @@ class TabletopEnv(gym.Env):
     # ------------------------------------------------------------------ gymnasium face
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Gymnasium reset. `options` may hold "instruction" (free text instead of the task's
+        generated instruction) and "goal" (goal fields the episode is judged by)."""
         super().reset(seed=seed)
+        options = dict(options or {})
+        unknown = sorted(set(options) - {"instruction", "goal"})
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {unknown}; options are: instruction, goal")
         episode_seed = seed if seed is not None else int(self.np_random.integers(2**31 - 1))
-        episode, _ = self.reset_episode(episode_seed)
-        return self._gym_observation(), {"instruction": episode.instruction, "seed": episode_seed}
+        episode, _ = self.reset_episode(episode_seed, instruction=options.get("instruction"),
+                                        goal=options.get("goal"))
+        return self._gym_observation(), {"instruction": episode.instruction, "seed": episode_seed,
+                                         "goal": dict(episode.goal)}
 
     def step(self, action):
         a = np.asarray(action, dtype=np.float64).reshape(-1)
@@ -308,6 +326,38 @@ class TabletopEnv(gym.Env):
             obs["rgb"] = np.array(frame.rgb)
             obs["depth"] = np.clip(np.array(frame.depth), 0.0, self.config.cameras[0].far)
         return obs
+
+
+def given_goal(seed_goal: Goal, fields: Mapping[str, Any], vocabulary: Sequence[str],
+               bodies: Mapping[str, Any]) -> Goal:
+    """The seed's goal with `fields` replaced, validated by the task's goal model; every object
+    label it names must be in the scene. ValueError saying what is wrong and what exists."""
+    if not isinstance(fields, Mapping):
+        raise ValueError(f"a goal is a mapping of goal fields, got {type(fields).__name__}")
+    model = type(seed_goal)
+    try:
+        goal = model.model_validate({**seed_goal.model_dump(), **dict(fields)})
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "goal"
+        raise ValueError(f"invalid goal for {model.__name__}: {where}: {first.get('msg')}; fields: "
+                         f"{', '.join(model.model_fields)}") from None
+    known = set(vocabulary)
+    missing = sorted({label for label in _strings(goal.model_dump()) if label in known and label not in bodies})
+    if missing:
+        raise ValueError(f"the goal names {', '.join(missing)}, not in this scene; the scene holds: "
+                         f"{', '.join(sorted(bodies))}")
+    return goal
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def gymnasium_id(task_name: str) -> str:

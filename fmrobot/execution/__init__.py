@@ -28,6 +28,8 @@ class RunJob:
     video_seeds: frozenset[int] = field(default_factory=frozenset)
     annotate: bool = False  # save perception images with boxes, labels and scores
     record_dir: str | None = None  # demonstrations: each episode's frames go to <record_dir>/seed_<seed>.npz
+    instruction: str | None = None  # replaces each episode's generated instruction
+    goal: dict[str, Any] | None = None  # goal fields to judge by, instead of each seed's task goal
 
 
 class Executor(Protocol):
@@ -44,7 +46,7 @@ def run_one(runner: Runner, job: RunJob, seed: int) -> EpisodeResult:
         recorder = DemoRecorder()
     try:
         outcome = runner.run_episode(seed, record_video=seed in job.video_seeds, annotate=job.annotate,
-                                     recorder=recorder)
+                                     recorder=recorder, instruction=job.instruction, goal=job.goal)
         if recorder is not None and recorder.record is not None:
             recorder.record.save(Path(job.record_dir) / f"{episode_stem(seed)}.npz")
     except ConfigError:

@@ -82,9 +82,9 @@ class EpisodeFaults:
     def __init__(self, env: Any, fault: Fault):
         self.env, self.fault = env, fault
 
-    def reset_episode(self, seed: int, record_video: bool = False):
+    def reset_episode(self, seed: int, record_video: bool = False, **overrides: Any):
         self.fault.begin_episode(seed)
-        return self.env.reset_episode(seed, record_video=record_video)
+        return self.env.reset_episode(seed, record_video=record_video, **overrides)
 
     def fault_events(self) -> list[dict[str, Any]]:
         inner = getattr(self.env, "fault_events", None)

@@ -26,9 +26,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from fmrobot.types import InstructionTemplate, Plan, SkillCall, TaskSpec
+from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.tasks.base import Goal, Task, sample_layout
 from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, add_movable, at_rest, footprints, vocabulary
+from sims.tasks.domain import labels_of, listed
 from sims.tasks.regions import SIDE_DIRECTIONS, SIDE_WORDS, clear_of, collinear, inside, line_direction, on_table, xy
 from sims.world import World
 
@@ -210,6 +211,32 @@ class AlignLine(Task[AlignLineGoal]):
         past = bool(np.all(beyond > radius) and np.all(beyond <= radius + self.config.max_gap))
         alongside = bool(points[:, 1].min() <= bowl[1] + radius and points[:, 1].max() >= bowl[1] - radius)
         return past and alongside
+
+    def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
+        """Rows of three blocks: in a named order from left to right, or beside a bowl (in the
+        first block order whose spots the perceived layout leaves free)."""
+        blocks, bowls = labels_of(scene, self.shape), labels_of(scene, "bowl")
+        if len(blocks) < 3 or not bowls:
+            return []
+        layout = {o.label: (o.position[0], o.position[1]) for o in scene.objects}
+        goals = [AlignLineGoal(mode="ordered", blocks=order, bowl=bowls[0])
+                 for order in itertools.permutations(blocks, 3)]
+        words = {}
+        for mode in (m for m in self.config.modes if m != "ordered"):
+            for bowl in bowls:
+                for trio in itertools.combinations(blocks, 3):
+                    feasible = self._feasible({k: v for k, v in layout.items() if k in (*trio, *bowls)}, mode,
+                                              list(trio), bowl)
+                    goal = feasible[0] if feasible else AlignLineGoal(mode=mode, blocks=trio, bowl=bowl)
+                    goals.append(goal)
+                    rest = "" if len(blocks) == 3 else f" ({listed(trio)})"
+                    words[goal] = f"line up the {self.shape}s{rest} {SIDE_WORDS[mode]} the {bowl}"
+        for goal in goals:
+            if goal.mode == "ordered":
+                first, second, third = goal.blocks
+                words[goal] = f"put the {first}, the {second} and the {third} in a row from left to right"
+        return [GoalOption(description=words[g], plan=self.oracle_plan(g), goal=g.model_dump(mode="json"))
+                for g in goals]
 
     def oracle_plan(self, goal: AlignLineGoal) -> Plan:
         if goal.mode == "ordered":

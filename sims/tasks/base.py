@@ -8,7 +8,7 @@ from typing import Callable, ClassVar, Generic, Sequence, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from fmrobot.types import Plan, TaskSpec
+from fmrobot.types import GoalOption, Plan, SceneDescription, TaskSpec
 from sims.variation import Level, LevelName, level, widen
 from sims.world import World
 
@@ -80,6 +80,11 @@ class Task(ABC, Generic[GoalT]):
     @abstractmethod
     def oracle_plan(self, goal: GoalT) -> Plan:
         """A plan that solves the episode, written with the skills a planner would use."""
+
+    def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
+        """Every goal this task can pursue among the perceived objects, in words, with its plan
+        (sims/tasks/domain.py); a task that lists none offers no goal domain to planners."""
+        return []
 
 
 def sample_placements(

@@ -16,10 +16,11 @@ import math
 import numpy as np
 from pydantic import Field, model_validator
 
-from fmrobot.types import InstructionTemplate, Plan, SkillCall, TaskSpec
+from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.objects import COLORS
 from sims.tasks.base import Goal, Task, TaskConfig
 from sims.tasks.blocks_and_bowls import add_movable, at_rest
+from sims.tasks.domain import labels_of
 from sims.tasks.regions import TRAY_FLOOR_FRACTION, check_colors, in_tray
 from sims.world import World
 
@@ -123,6 +124,19 @@ class PackAll(Task[PackAllGoal]):
             "released": not any(world.touching_robot(o) for o in goal.objects),
         }
         return {**packed, **overall, "success": all(overall.values())}
+
+    def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
+        """Pack every object; or every object but one."""
+        objects = labels_of(scene, self.shape)
+        if not objects or not scene.has(TRAY):
+            return []
+        options = []
+        for left_out in [None, *objects] if len(objects) > 1 else [None]:
+            goal = PackAllGoal(objects=tuple(o for o in objects if o != left_out))
+            words = (f"put every {self.shape} in the tray" if left_out is None
+                     else f"put every {self.shape} except the {left_out} in the tray")
+            options.append(GoalOption(description=words, plan=self.oracle_plan(goal), goal=goal.model_dump(mode="json")))
+        return options
 
     def oracle_plan(self, goal: PackAllGoal) -> Plan:
         steps: list[SkillCall] = []

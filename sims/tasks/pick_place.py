@@ -7,9 +7,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from fmrobot.types import InstructionTemplate, Plan, SkillCall, TaskSpec
+from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.tasks.base import Goal, Task
 from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, at_rest, block_in_bowl, populate, vocabulary
+from sims.tasks.domain import labels_of
 from sims.world import World
 
 TEMPLATES = (
@@ -98,3 +99,9 @@ class PickPlace(Task[PickPlaceGoal]):
 
     def oracle_plan(self, goal: PickPlaceGoal) -> Plan:
         return self.spec().templates[0].plan_for(block=goal.block, bowl=goal.bowl)
+
+    def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
+        goals = [PickPlaceGoal(block=block, bowl=bowl)
+                 for block in labels_of(scene, self.shape) for bowl in labels_of(scene, "bowl")]
+        return [GoalOption(description=f"put the {g.block} in the {g.bowl}", plan=self.oracle_plan(g),
+                           goal=g.model_dump(mode="json")) for g in goals]

@@ -18,10 +18,11 @@ import math
 import numpy as np
 from pydantic import Field, model_validator
 
-from fmrobot.types import InstructionTemplate, Plan, SkillCall, TaskSpec
+from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.objects import COLORS
 from sims.tasks.base import Goal, Task, TaskConfig, sample_layout
 from sims.tasks.blocks_and_bowls import add_movable, at_rest
+from sims.tasks.domain import labels_of
 from sims.tasks.regions import check_colors, in_zone, inside, on_table, segment_distance
 from sims.world import World
 
@@ -142,6 +143,11 @@ class PushToZone(Task[PushToZoneGoal]):
             "released": released,
             "success": inside_zone and on_the_table and resting and released,
         }
+
+    def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
+        goals = [PushToZoneGoal(block=b, zone=z) for b in labels_of(scene, self.shape) for z in labels_of(scene, "zone")]
+        return [GoalOption(description=f"push the {g.block} into the {g.zone}", plan=self.oracle_plan(g),
+                           goal=g.model_dump(mode="json")) for g in goals]
 
     def oracle_plan(self, goal: PushToZoneGoal) -> Plan:
         return self.spec().templates[0].plan_for(block=goal.block, zone=goal.zone)

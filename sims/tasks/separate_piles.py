@@ -15,10 +15,11 @@ import math
 import numpy as np
 from pydantic import Field, model_validator
 
-from fmrobot.types import InstructionTemplate, Plan, SkillCall, TaskSpec
+from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.objects import COLORS
 from sims.tasks.base import Goal, Task, TaskConfig
 from sims.tasks.blocks_and_bowls import add_movable, at_rest
+from sims.tasks.domain import color_of, labels_of
 from sims.tasks.regions import check_colors, in_zone
 from sims.world import World
 
@@ -128,6 +129,22 @@ class SeparatePiles(Task[SeparatePilesGoal]):
             "released": not any(world.touching_robot(b) for b in blocks),
         }
         return {**placed, **overall, "success": all(overall.values())}
+
+    def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
+        """Move every block to the zone of its colour; or only the blocks of one colour."""
+        zones = {color_of(z): z for z in labels_of(scene, "zone")}
+        blocks = [b for b in labels_of(scene, self.shape) if color_of(b) in zones]
+        colors = list(dict.fromkeys(color_of(b) for b in blocks))
+        options = []
+        for only in [None, *colors] if len(colors) > 1 else [None]:
+            moves = tuple((b, zones[color_of(b)]) for b in blocks if only is None or color_of(b) == only)
+            words = (" and ".join(f"the {c} {self.shape}s to the {c} zone" for c in colors) if only is None
+                     else f"the {only} {self.shape}s to the {only} zone")
+            goal = SeparatePilesGoal(moves=moves)
+            every = (f"put each {self.shape} in the zone of its colour",) if only is None else ()
+            options.append(GoalOption(description=f"move {words}", phrasings=every, plan=self.oracle_plan(goal),
+                                      goal=goal.model_dump(mode="json")))
+        return options
 
     def oracle_plan(self, goal: SeparatePilesGoal) -> Plan:
         steps: list[SkillCall] = []

@@ -20,16 +20,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fmrobot.types import InstructionTemplate, Plan, SkillCall, TaskSpec
+from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.tasks.base import Goal, Task, sample_placements
-from sims.tasks.blocks_and_bowls import (
-    BlocksAndBowlsConfig,
-    at_rest,
-    block_in_bowl,
-    footprints,
-    populate,
-    vocabulary,
-)
+from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, at_rest, block_in_bowl, footprints, populate, vocabulary
+from sims.tasks.domain import color_of, labels_of
 from sims.world import World
 
 TEMPLATES = (
@@ -141,3 +135,20 @@ class SortByColor(Task[SortByColorGoal]):
             steps += [SkillCall(skill="pick", args={"object": move.block}),
                       SkillCall(skill="place", args={"target": move.bowl})]
         return Plan(steps=tuple(steps))
+
+    def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
+        """Sort every block that has a bowl of its colour; or every one of them but one."""
+        bowls = {color_of(b): b for b in labels_of(scene, "bowl")}
+        blocks = labels_of(scene, self.shape)
+        matched = [b for b in blocks if color_of(b) in bowls]
+        if not matched:
+            return []
+        options = []
+        for left_out in [None, *matched] if len(matched) > 1 else [None]:
+            moved = [b for b in matched if b != left_out]
+            goal = SortByColorGoal(moves=tuple(BlockToBowl(block=b, bowl=bowls[color_of(b)]) for b in moved),
+                                   distractors=tuple(b for b in blocks if b not in moved))
+            words = (f"put each {self.shape} in the bowl of the same colour" if left_out is None else
+                     f"put each {self.shape} except the {left_out} in the bowl of the same colour")
+            options.append(GoalOption(description=words, plan=self.oracle_plan(goal), goal=goal.model_dump(mode="json")))
+        return options

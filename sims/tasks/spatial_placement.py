@@ -14,15 +14,17 @@ references and past both of their footprints; and it rests on the table, release
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
-from fmrobot.types import InstructionTemplate, Plan, SkillCall, TaskSpec
+from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.tasks.base import Goal, Task, sample_layout
 from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, add_movable, at_rest, footprints, vocabulary
+from sims.tasks.domain import labels_of
 from sims.tasks.regions import SIDE_DIRECTIONS, SIDE_WORDS, beside, between, clear_of, inside, on_table
 from sims.world import World
 
@@ -193,6 +195,26 @@ class SpatialPlacement(Task[SpatialGoal]):
             "released": released,
             "success": holds and table and resting and released,
         }
+
+    def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
+        blocks = labels_of(scene, self.shape)
+        others = blocks + labels_of(scene, "bowl")
+        goals = []
+        for block in blocks:
+            refs = [o for o in others if o != block]
+            goals += [SpatialGoal(block=block, relation=side, references=(ref,))
+                      for side in SIDES if side in self.config.relations for ref in refs]
+            if "between" in self.config.relations:
+                goals += [SpatialGoal(block=block, relation="between", references=pair)
+                          for pair in itertools.combinations(refs, 2)]
+        return [GoalOption(description=self._describe(g), plan=self.oracle_plan(g), goal=g.model_dump(mode="json"))
+                for g in goals]
+
+    @staticmethod
+    def _describe(goal: SpatialGoal) -> str:
+        if goal.relation == "between":
+            return f"put the {goal.block} between the {goal.references[0]} and the {goal.references[1]}"
+        return f"put the {goal.block} {SIDE_WORDS[goal.relation]} the {goal.references[0]}"
 
     def oracle_plan(self, goal: SpatialGoal) -> Plan:
         pick = SkillCall(skill="pick", args={"object": goal.block})

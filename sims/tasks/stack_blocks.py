@@ -16,15 +16,17 @@ the gripper. Distractors may be anywhere.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 from pydantic import Field, model_validator
 
-from fmrobot.types import InstructionTemplate, Plan, SkillCall, TaskSpec
+from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.objects import ALL_COLORS, COLORS
 from sims.tasks.base import Goal, Task, TaskConfig, sample_placements
 from sims.tasks.blocks_and_bowls import add_movable, at_rest
+from sims.tasks.domain import labels_of
 from sims.variation import level
 from sims.world import TABLE_TOP_Z, World
 
@@ -148,6 +150,18 @@ class StackBlocks(Task[StackBlocksGoal]):
     def oracle_plan(self, goal: StackBlocksGoal) -> Plan:
         bottom, middle, top = goal.order
         return self.spec().templates[0].plan_for(bottom=bottom, middle=middle, top=top)
+
+    def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
+        blocks = labels_of(scene, self.shape)
+        options = []
+        for order in itertools.permutations(blocks, TOWER):
+            goal = StackBlocksGoal(order=order, distractors=tuple(b for b in blocks if b not in order))
+            bottom, middle, top = order
+            words = f"stack the {self.shape}s with the {bottom} at the bottom, then the {middle}, then the {top}"
+            pairs = f"put the {middle} on the {bottom}, then put the {top} on the {middle}"
+            options.append(GoalOption(description=words, phrasings=(pairs,), plan=self.oracle_plan(goal),
+                                      goal=goal.model_dump(mode="json")))
+        return options
 
 
 def _with_shape(template: str, shape: str) -> str:

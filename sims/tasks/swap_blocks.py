@@ -12,13 +12,16 @@ templates carry no plan, and the oracle plan is built from the goal.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pybullet as pb
 from pydantic import Field, model_validator
 
-from fmrobot.types import InstructionTemplate, Plan, SkillCall, TaskSpec
+from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.tasks.base import Goal, Task
 from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, add_movable, at_rest, block_in_bowl, populate, vocabulary
+from sims.tasks.domain import labels_of
 from sims.variation import level
 from sims.world import TABLE_TOP_Z, World
 
@@ -109,6 +112,29 @@ class SwapBlocks(Task[SwapBlocksGoal]):
             "released": not any(world.touching_robot(b) for b in blocks),
         }
         return {**swapped, **overall, "success": all(overall.values())}
+
+    def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
+        """Swap the blocks of two bowls that hold one each, through a bowl that holds none."""
+        bowls = [o for o in scene.objects if o.label in labels_of(scene, "bowl")]
+        blocks = [o for o in scene.objects if o.label in labels_of(scene, self.shape)]
+
+        def contents(bowl) -> list[str]:
+            reach = max(bowl.extent[0], bowl.extent[1]) / 2
+            return [b.label for b in blocks
+                    if np.hypot(b.position[0] - bowl.position[0], b.position[1] - bowl.position[1]) < reach]
+
+        held = {bowl.label: contents(bowl) for bowl in bowls}
+        full = [label for label, inside in held.items() if len(inside) == 1]
+        empty = [label for label, inside in held.items() if not inside]
+        if not empty:
+            return []
+        options = []
+        for first, second in itertools.combinations(full, 2):
+            goal = SwapBlocksGoal(first_bowl=first, second_bowl=second, first_block=held[first][0],
+                                  second_block=held[second][0], spare_bowl=empty[0])
+            options.append(GoalOption(description=f"swap the {self.shape}s in the {first} and the {second}",
+                                      plan=self.oracle_plan(goal), goal=goal.model_dump(mode="json")))
+        return options
 
     def oracle_plan(self, goal: SwapBlocksGoal) -> Plan:
         moves = ((goal.first_block, goal.spare_bowl), (goal.second_block, goal.first_bowl),

@@ -26,10 +26,11 @@ import numpy as np
 import pybullet as pb
 from pydantic import Field, model_validator
 
-from fmrobot.types import InstructionTemplate, Plan, SkillCall, TaskSpec
+from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.objects import ALL_COLORS, COLORS
 from sims.tasks.base import Goal, Task, TaskConfig
 from sims.tasks.blocks_and_bowls import add_movable, at_rest
+from sims.tasks.domain import labels_of
 from sims.tasks.stack_blocks import rests_on
 from sims.variation import level
 from sims.world import TABLE_TOP_Z, World
@@ -162,6 +163,25 @@ class TowersOfHanoi(Task[TowersOfHanoiGoal]):
             "released": not any(world.touching_robot(b) for b in goal.tower),
         }
         return {**placed, **overall, "success": all(overall.values())}
+
+    def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
+        """Move the tower (the perceived blocks, bottom up by height) from the zone under it to
+        either other zone."""
+        blocks = sorted((o for o in scene.objects if o.label in labels_of(scene, self.shape)),
+                        key=lambda o: o.position[2])
+        zones = [o for o in scene.objects if o.label in labels_of(scene, "zone")]
+        if not blocks or len(zones) < 3:
+            return []
+        base = np.asarray(blocks[0].position[:2])
+        source = min(zones, key=lambda z: float(np.hypot(*(np.asarray(z.position[:2]) - base)))).label
+        others = [z.label for z in zones if z.label != source]
+        options = []
+        for target in others:
+            spare = next(z for z in others if z != target)
+            goal = TowersOfHanoiGoal(source=source, target=target, spare=spare, tower=tuple(b.label for b in blocks))
+            options.append(GoalOption(description=f"move the tower from the {source} to the {target}",
+                                      plan=self.oracle_plan(goal), goal=goal.model_dump(mode="json")))
+        return options
 
     def oracle_plan(self, goal: TowersOfHanoiGoal) -> Plan:
         zones = (goal.source, goal.target, goal.spare)

@@ -1,0 +1,251 @@
+"""Goal-interpreting planning (LLM+P): the language model understands, a sound solver sequences.
+
+The task's goal domain (fmrobot.interfaces.GoalDomain) lists every goal it can pursue
+among the perceived objects, each in words ("put the red block in the blue bowl") with
+the plan that reaches it. The model reads the instruction and scores each goal's words
+as the goal it asks for, after task-generic few-shot examples; the best goal's plan is
+executed. Understanding (which goal?) is the model's, sequencing (which steps, in which
+order?) the task solver's, so the two can be measured apart: a wrong goal is the
+model's error, a failed plan is not.
+
+As in llm_scoring, colour words the scene does not use are first restated as the
+nearest scene colour (fmrobot/colors.py), and each goal's score under a content-free
+instruction ("N/A") is partly subtracted, so that goals the model likes anyway do not
+win by their wording. When the best two goals are within `ask_margin` of each other
+(calibrated log-likelihood), the instruction is taken as ambiguous and the decision is
+a question listing the close goals; the responder's answer picks the plan.
+
+After a failed step the same goal is resumed at the failed step (or the pick before
+it), as the oracle planner does: steps before it are done.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from typing import Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from fmrobot.colors import ColorLexicon, named_colors
+from fmrobot.errors import PlanningError, shown
+from fmrobot.interfaces import GoalDomain, LanguageModel
+from fmrobot.planning.instructions import checked_instruction
+from fmrobot.planning.llm_scoring import checked_scores, load_prompt, softmax
+from fmrobot.planning.oracle import resume_after
+from fmrobot.types import GoalOption, HelpRequest, PlanDecision, PlanningContext, SceneDescription, StepFeedback
+
+#: Words that refer to the scene's objects without naming one ("everything", "the tower").
+GENERIC_REFERENCES = frozenset({
+    "all", "everything", "each", "every", "both", "tower", "stack", "pile", "heap", "row", "line", "table",
+    "object", "objects", "thing", "things", "item", "items", "it", "them", "one", "ones", "colour", "color",
+    "colours", "colors", "contents", "left", "right", "front", "behind", "between", "top", "bottom",
+})
+
+
+class LlmGoalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt: str = "tabletop_goals"  # few-shot examples in fmrobot/planning/prompts (without .txt) or a path
+    calibrate: bool = True  # subtract part of each goal's score under a content-free instruction
+    calibration_strength: float = Field(default=0.5, ge=0.0, le=1.0)
+    content_free: str = "N/A"
+    ground_colors: bool = True  # restate colour words as colours of perceived objects
+    # Explicit references: each object the goal names that the instruction does not, and each one
+    # the instruction names that the goal does not, costs this much (log-likelihood units).
+    mention_weight: float = Field(default=3.0, ge=0.0)
+    ask_for_help: bool = True  # ask when the best goals are too close to call
+    ask_margin: float = Field(default=0.5, ge=0.0)  # calibrated log-likelihood gap under which goals are close
+    max_options_asked: int = Field(default=4, ge=2)  # at most this many goals in a question
+    require_reference: bool = True  # an instruction must name something in the scene
+    content_free_cache: int = Field(default=4096, ge=0)
+
+
+class LlmGoalPlanner:
+    Config = LlmGoalConfig
+    needs_llm = True
+
+    def __init__(self, config: LlmGoalConfig | None = None, *, llm: LanguageModel):
+        self.config = config or LlmGoalConfig()
+        self.llm = llm
+        self.prefix = load_prompt(self.config.prompt).rstrip()
+        self._content_free: OrderedDict[str, float] = OrderedDict()
+
+    # ------------------------------------------------------------------ Planner
+
+    def plan(self, instruction: str, scene: SceneDescription, context: PlanningContext) -> PlanDecision:
+        checked_instruction(instruction)
+        options = self.options(scene, context)
+        grounded = self.ground(instruction, scene)
+        if self.config.require_reference:
+            check_reference(instruction, grounded, scene)
+        scores = self.scores(grounded, options)
+        mentioned = mentioned_labels(grounded, scene)
+        named = [named_labels(o.description, scene) for o in options]
+        if self.config.mention_weight:
+            scores = scores - self.config.mention_weight * np.asarray(
+                [mismatches(n, mentioned) for n in named], dtype=float)
+        return self.decide(instruction, options, scores, named, mentioned)
+
+    def replan(self, previous: PlanDecision, feedback: StepFeedback, scene: SceneDescription,
+               context: PlanningContext) -> PlanDecision:
+        resumed = resume_after(previous, feedback)
+        if resumed is None:
+            return self.plan(previous.instruction, scene, context)
+        return resumed.model_copy(update={"history": previous.history + (feedback,),
+                                          "rationale": f"{previous.rationale}; resumed after: {feedback.reason}"})
+
+    # ------------------------------------------------------------------ deciding
+
+    def options(self, scene: SceneDescription, context: PlanningContext) -> list[GoalOption]:
+        domain = context.domain
+        if not isinstance(domain, GoalDomain):
+            raise PlanningError(f"planner llm_goal chooses among the goals a task lists, and task "
+                                f"{context.task.name} lists none here; use planner=llm_scoring or llm_structured")
+        options = domain.options(scene)
+        if not options:
+            raise PlanningError(f"task {context.task.name} lists no goal among the perceived objects "
+                                f"({', '.join(scene.labels) or 'nothing'})")
+        return options
+
+    def scores(self, instruction: str, options: Sequence[GoalOption]) -> np.ndarray:
+        """Calibrated log-likelihood of each goal's words as the goal of the instruction."""
+        # Every way to say each goal is scored; a goal scores as its best-scoring wording.
+        owners = [i for i, o in enumerate(options) for _ in (o.description, *o.phrasings)]
+        texts = [goal_text(d) for o in options for d in (o.description, *o.phrasings)]
+        requests = [(self.prompt(instruction), texts)]
+        missing = [t for t in dict.fromkeys(texts) if t not in self._content_free] if self.config.calibrate else []
+        if missing:
+            requests.append((self.prompt(self.config.content_free), missing))
+        answers = self._score_all(requests)
+        raw = np.asarray(answers[0], dtype=float)
+        if not self.config.calibrate:
+            return best_per_option(raw, owners, len(options))
+        for text, value in zip(missing, answers[1] if missing else []):
+            self._content_free[text] = float(value)
+        prior = np.asarray([self._content_free[t] for t in texts])
+        for text in texts:
+            self._content_free.move_to_end(text)
+        while len(self._content_free) > self.config.content_free_cache:
+            self._content_free.popitem(last=False)
+        return best_per_option(raw - self.config.calibration_strength * prior, owners, len(options))
+
+    def decide(self, instruction: str, options: Sequence[GoalOption], scores: np.ndarray,
+               named: Sequence[set[str]], mentioned: set[str]) -> PlanDecision:
+        """The best goal's plan; or, when goals that act on objects the instruction does not name are
+        too close to call, a question (goals that differ only in order are never asked about)."""
+        order = np.argsort(-scores)
+        best = int(order[0])
+        probabilities = softmax(scores)
+        ranked = ", ".join(f"{options[i].description!r} {scores[i]:.2f}" for i in order[:3])
+        common = dict(instruction=instruction, rationale=f"llm_goal: {ranked}")
+        if self.config.ask_for_help and len(options) > 1:
+            close = [int(i) for i in order[:self.config.max_options_asked]
+                     if scores[best] - scores[int(i)] < self.config.ask_margin
+                     and (int(i) == best or (named[int(i)] ^ named[best]) - mentioned)]
+            if len(close) > 1:
+                request = HelpRequest(question=f"Which did you mean by {shown(instruction, 100)}?",
+                                      options=tuple(options[i].description for i in close),
+                                      choices=tuple(options[i].plan for i in close))
+                return PlanDecision(help=request, confidence=float(probabilities[close].sum()), **common)
+        return PlanDecision(plan=options[best].plan, confidence=float(probabilities[best]), **common)
+
+    # ------------------------------------------------------------------ text
+
+    def prompt(self, instruction: str) -> str:
+        return f"{self.prefix}\n\nInstruction: {instruction}\nGoal:"
+
+    def ground(self, instruction: str, scene: SceneDescription) -> str:
+        """Restate colour words the scene does not use ("navy") as the nearest scene colour ("blue")."""
+        if not self.config.ground_colors:
+            return instruction
+        table = named_colors()
+        colors = {label.split(" ")[0] for label in scene.labels if label.split(" ")[0] in table}
+        if not colors:
+            return instruction
+        return ColorLexicon({c: table[c] for c in colors}).ground(instruction)
+
+    def _score_all(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
+        many = getattr(self.llm, "score_many", None)
+        if many is not None:
+            answers = list(many(requests))
+            if len(answers) != len(requests):
+                raise PlanningError(f"the language model answered {len(answers)} of {len(requests)} scoring "
+                                    "requests; no goal can be chosen")
+            return [checked_scores(a, texts) for a, (_, texts) in zip(answers, requests)]
+        return [checked_scores(self.llm.score(prompt, texts), texts) for prompt, texts in requests]
+
+
+def best_per_option(scores: np.ndarray, owners: Sequence[int], count: int) -> np.ndarray:
+    best = np.full(count, -np.inf)
+    np.maximum.at(best, np.asarray(owners), scores)
+    return best
+
+
+def goal_text(description: str) -> str:
+    """A goal's words as the model reads them after "Goal:"."""
+    return f" {description}."
+
+
+def words_of(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+def label_words(label: str) -> tuple[str, str]:
+    """(colour or first word, noun) of a label: "red block 2" -> ("red", "block"); "tray" -> ("", "tray")."""
+    words = [w for w in label.lower().split() if not w.isdigit()]
+    return (words[0] if len(words) > 1 else "", words[-1] if words else "")
+
+
+def mentioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
+    """The perceived labels the instruction names: a label's colour word followed within three words
+    by its noun (or the noun's plural) or, when no other perceived label shares that colour, the
+    colour word alone ("the red one"); a label without a colour, all of its words."""
+    words = re.findall(r"[a-z]+", instruction.lower())
+    labels = set(scene.labels)
+    colors = [label_words(label)[0] for label in labels]
+    found = set()
+    for label in labels:
+        color, noun = label_words(label)
+        nouns = {noun, noun + "s", noun + "es"}
+        if not color:
+            if all(w in words for w in label.lower().split() if not w.isdigit()):
+                found.add(label)
+            continue
+        for i, word in enumerate(words):
+            if word != color:
+                continue
+            if nouns & set(words[i + 1:i + 4]) or colors.count(color) == 1:
+                found.add(label)
+                break
+    return found
+
+
+def mismatches(named: set[str], mentioned: set[str]) -> int:
+    """Objects the instruction names that the goal does not, plus objects the goal names where the
+    instruction names another of the same kind (a goal may name a bowl the instruction left out)."""
+    kinds = {label_words(label)[1] for label in mentioned}
+    return len(mentioned - named) + len({label for label in named - mentioned if label_words(label)[1] in kinds})
+
+
+def named_labels(description: str, scene: SceneDescription) -> set[str]:
+    """The perceived labels a goal's words name ("the red block" in "put the red block in ...")."""
+    text = f" {description.lower()} "
+    return {label for label in set(scene.labels) if re.search(rf"\b{re.escape(label.lower())}\b", text)}
+
+
+def check_reference(instruction: str, grounded: str, scene: SceneDescription) -> None:
+    """One clear line when the instruction names nothing the scene holds: no perceived object's
+    colour or kind, and no word that refers to the scene's objects as a whole."""
+    named = set()
+    for label in scene.labels:
+        for word in words_of(label):
+            named |= {word, word + "s", word + "es"}
+    said = words_of(instruction) | words_of(grounded)
+    if said & (named | GENERIC_REFERENCES):
+        return
+    seen = ", ".join(sorted(set(scene.labels))) or "nothing"
+    raise PlanningError(f"the instruction {shown(instruction, 100)} names nothing in the scene; perceived: {seen}")
+
+
