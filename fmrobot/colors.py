@@ -12,6 +12,7 @@ nearest colour the image model was trained on, by distance in CIELAB.
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 from typing import Mapping, Sequence
@@ -41,6 +42,21 @@ def named_colors() -> dict[str, tuple[float, float, float]]:
     return table
 
 
+SATURATED = 20.0  # CIELAB chroma from which a colour has a hue worth matching
+LIGHTNESS_WEIGHT = 0.3  # degrees of hue one unit of lightness difference is worth
+COMPOUND_BONUS = 10.0  # degrees of hue a compound name in the survey is worth
+
+
+def _chroma(lab: np.ndarray) -> float:
+    return float(np.hypot(lab[1], lab[2]))
+
+
+def _hue_gap(a: np.ndarray, b: np.ndarray) -> float:
+    """Degrees between the hue angles of two CIELAB colours."""
+    gap = abs(math.degrees(math.atan2(a[2], a[1]) - math.atan2(b[2], b[1]))) % 360
+    return min(gap, 360 - gap)
+
+
 class ColorLexicon:
     """Restates colour words in a phrase with the nearest of a known set of colour names."""
 
@@ -51,9 +67,24 @@ class ColorLexicon:
         self._known_lab = {name: rgb_to_lab(rgb) for name, rgb in self.known.items()}
         self.max_words = max_words
 
-    def nearest(self, rgb: Sequence[float]) -> str:
+    def nearest(self, rgb: Sequence[float], name: str | None = None) -> str:
+        """The known colour nearest to `rgb`. A saturated colour is matched by hue among the
+        saturated known colours: lightness misleads for dark and pale shades (navy is nearer
+        to gray than to blue in CIELAB, crimson to brown than to red). `name`, the word the
+        colour came from, counts as nearer to the known colours the colour survey pairs it
+        with in a compound name ("lime green", "jade green")."""
         lab = rgb_to_lab(rgb)
-        return min(self._known_lab, key=lambda name: float(np.linalg.norm(self._known_lab[name] - lab)))
+        saturated = [k for k, v in self._known_lab.items() if _chroma(v) >= SATURATED]
+        if _chroma(lab) < SATURATED or not saturated:
+            return min(self._known_lab, key=lambda k: float(np.linalg.norm(self._known_lab[k] - lab)))
+        table = named_colors() if name else {}
+
+        def cost(known: str) -> float:
+            other = self._known_lab[known]
+            paired = f"{name} {known}" in table or f"{known} {name}" in table
+            return _hue_gap(lab, other) + LIGHTNESS_WEIGHT * abs(lab[0] - other[0]) - (COMPOUND_BONUS if paired else 0)
+
+        return min(saturated, key=cost)
 
     def ground(self, phrase: str) -> str:
         """'the crimson cube' -> 'the red cube' (when red is known); other words unchanged.
@@ -88,5 +119,5 @@ class ColorLexicon:
                 return length, candidate
             table = table or named_colors()
             if candidate in table:
-                return length, self.nearest(table[candidate])
+                return length, self.nearest(table[candidate], candidate)
         return 0, ""

@@ -28,6 +28,18 @@ def test_lab_of_white_and_black():
 
 
 def test_every_colour_phrase_in_a_sentence_is_grounded():
-    assert LEXICON.ground("drop the navy cube into the golden dish") in (
-        "drop the gray cube into the yellow dish", "drop the blue cube into the yellow dish")
+    assert LEXICON.ground("drop the navy cube into the golden dish") == "drop the blue cube into the yellow dish"
     assert LEXICON.ground("put the crimson cube in the teal bowl") == "put the red cube in the cyan bowl"
+
+
+def test_saturated_colours_match_by_hue_and_greys_by_lightness():
+    from fmrobot.colors import named_colors
+
+    table = named_colors()
+    lexicon = ColorLexicon({c: table[c] for c in ("red", "brown", "blue", "gray", "green", "cyan", "white")})
+    # Dark shades keep their hue: in plain CIELAB distance navy is nearest gray and crimson brown.
+    assert lexicon.ground("the navy block") == "the blue block"
+    assert lexicon.ground("the crimson block") == "the red block"
+    assert lexicon.ground("the jade block") == "the green block"  # the survey pairs jade with green
+    assert lexicon.ground("the silver block") == "the white block"
+    assert lexicon.ground("the charcoal block") == "the gray block"
