@@ -32,11 +32,11 @@ from typing import Any, Literal, Sequence, get_args, get_origin
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from fmrobot.colors import ColorLexicon, named_colors
 from fmrobot.control.skills import EMPTY_HANDED_SKILLS, PLACING_SKILLS
 from fmrobot.errors import PlanningError, shown
 from fmrobot.interfaces import LanguageModel
 from fmrobot.planning.conformal import HelpCalibration, load_calibration
+from fmrobot.planning.grounding import check_reference, ground_colors
 from fmrobot.planning.instructions import checked_instruction
 from fmrobot.types import (
     HelpRequest,
@@ -65,6 +65,7 @@ class LlmScoringConfig(BaseModel):
     ground_colors: bool = True  # restate colour words as colours of perceived objects
     list_objects: bool = False  # an "Objects: ..." line of perceived labels before the instruction
     max_steps: int = Field(default=8, ge=1)  # steps without "done" before giving up
+    require_reference: bool = True  # an instruction must name something in the scene
     content_free_cache: int = Field(default=4096, ge=0)  # (history, text) scores kept
     ask_for_help: bool = False  # ask when the conformal prediction set holds more than one step
     help_calibration: str = "smollm2-tabletop"  # fmrobot/planning/calibrations/<name>.json or a path
@@ -86,6 +87,8 @@ class LlmScoringPlanner:
 
     def plan(self, instruction: str, scene: SceneDescription, context: PlanningContext) -> PlanDecision:
         checked_instruction(instruction)
+        if self.config.require_reference:
+            check_reference(instruction, self.ground(instruction, scene), scene)
         return self.decide(instruction, scene, context, ())
 
     def replan(self, previous: PlanDecision, feedback: StepFeedback, scene: SceneDescription,
@@ -218,13 +221,7 @@ class LlmScoringPlanner:
 
     def ground(self, instruction: str, scene: SceneDescription) -> str:
         """Restate colour words the scene does not use ("navy") as the nearest scene colour ("blue")."""
-        if not self.config.ground_colors:
-            return instruction
-        table = named_colors()
-        colors = {label.split(" ")[0] for label in scene.labels if label.split(" ")[0] in table}
-        if not colors:
-            return instruction
-        return ColorLexicon({c: table[c] for c in colors}).ground(instruction)
+        return ground_colors(instruction, scene) if self.config.ground_colors else instruction
 
 
 def checked_scores(scores: Sequence[Any], continuations: Sequence[str]) -> list[float]:

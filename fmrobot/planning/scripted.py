@@ -31,7 +31,7 @@ class ScriptedPlanner:
                 raise PlanningError(
                     f"instruction {shown(instruction, 120)} matches {template.text!r}, whose steps depend on the "
                     f"scene, not on the words; {context.task.name} needs a planner that reads the scene "
-                    "(planner=llm_scoring, llm_structured or oracle)")
+                    "(planner=llm_goal, llm_scoring, llm_structured or oracle)")
             for step in plan.steps:
                 context.skill(step.skill).validate_call(step)
             return PlanDecision(instruction=instruction, plan=plan, rationale=f"matched {template.text!r}")

@@ -6,7 +6,8 @@ import pytest
 
 from fmrobot.control.skills import STANDARD_SKILLS
 from fmrobot.errors import PlanningError
-from fmrobot.planning.llm_goal import LlmGoalConfig, LlmGoalPlanner, mentioned_labels
+from fmrobot.planning.grounding import mentioned_labels
+from fmrobot.planning.llm_goal import LlmGoalConfig, LlmGoalPlanner
 from fmrobot.types import DetectedObject, PlanningContext, SceneDescription, SkillStatus, StepFeedback
 from sims.env import TabletopEnv
 from sims.tasks.domain import world_scene

@@ -142,3 +142,11 @@ def test_a_skill_whose_arguments_cannot_be_listed_is_a_clear_planning_error():
     spec = SkillSpec(name="turn", description="Turn the wrist.", parameters=Turn, phrase="turn by {degrees}")
     with pytest.raises(PlanningError, match="'turn' has a required argument"):
         enumerate_candidates(synthetic_scene(), (spec,))
+
+
+def test_an_instruction_naming_nothing_in_the_scene_is_refused_in_one_line():
+    planner = LlmScoringPlanner(llm=KeywordLM())
+    with pytest.raises(PlanningError, match="the instruction 'sing me a song' names nothing in the scene; perceived: "):
+        planner.plan("sing me a song", synthetic_scene(), synthetic_context())
+    # A colour synonym of a perceived object is a reference (grounded before the check).
+    assert planner.plan("put the crimson one in the bowl", synthetic_scene(), synthetic_context()).plan
