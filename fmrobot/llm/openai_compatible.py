@@ -16,7 +16,10 @@ sets degrade to a single choice. `auto` falls back to choice when the echoed req
 gets no log-probabilities or is refused (HTTP 400, 404, 405, 422 or 501); a server that
 cannot be reached is an error, not a fallback.
 
-`transformers serve` also ignores `response_format`, so structured planning against it
+With a schema, generate() sends `response_format` (config `response_format`): OpenAI and
+vLLM take `json_schema`, llama.cpp's server takes `json_object` with a `schema` (and
+answers 422 to `json_schema`), and `none` sends nothing.
+`transformers serve` ignores `response_format`, so structured planning against it
 relies on the planner's validation and re-prompting, not on constrained decoding. It
 loads the model a request names (a hub id or a local folder); started with a model
 argument (`transformers serve /path/to/folder`) it serves only that one, and `model`
@@ -58,7 +61,11 @@ class OpenAICompatibleConfig(BaseModel):
     max_tokens: int = Field(default=256, ge=1)
     temperature: float = Field(default=0.0, ge=0.0)
     scoring: Literal["auto", "logprobs", "choice"] = "auto"  # auto: logprobs if the server gives them
-    json_schema: bool = True  # ask the server for schema-constrained output when a schema is given
+    # How generate() asks the server to constrain output to a schema it is given:
+    # json_schema: {"type": "json_schema", "json_schema": {"name", "schema", "strict"}} (OpenAI, vLLM);
+    # json_object: {"type": "json_object", "schema": ...} (llama.cpp's server, which answers 422 to json_schema);
+    # none: no response_format (the planner validates and re-prompts).
+    response_format: Literal["json_schema", "json_object", "none"] = "json_schema"
 
 
 class OpenAICompatibleLM:
@@ -97,9 +104,8 @@ class OpenAICompatibleLM:
             "max_tokens": max_tokens,
             "temperature": self.config.temperature,
         }
-        if schema is not None and self.config.json_schema:
-            body["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": schema.__name__, "schema": schema.model_json_schema(), "strict": True}}
+        if schema is not None and self.config.response_format != "none":
+            body["response_format"] = response_format(schema, self.config.response_format)
         reply = self._post("/chat/completions", body)
         try:
             return reply["choices"][0]["message"]["content"] or ""
@@ -180,6 +186,16 @@ class OpenAICompatibleLM:
             time.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")
+
+
+def response_format(schema: type[BaseModel], kind: str) -> dict[str, Any]:
+    """The request's `response_format` that constrains the answer to `schema`, in the dialect `kind`."""
+    if kind == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(),
+                                                       "strict": True}}
+    if kind == "json_object":
+        return {"type": "json_object", "schema": schema.model_json_schema()}
+    raise ValueError(f"response_format must be json_schema, json_object or none, not {kind!r}")
 
 
 def _chosen_option(answer: str, continuations: Sequence[str]) -> int | None:

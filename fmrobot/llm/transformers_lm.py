@@ -6,6 +6,12 @@ scoring call resumes from the longest cached prefix (the few-shot examples that 
 change between decisions), and the rest of each prompt and all its continuations run in
 one forward pass over that cache as a token tree, instead of one full forward per
 candidate.
+
+Generation with a schema is grammar-constrained (`constrained`, on by default): the
+answer parses and validates by construction, the tokens the grammar forces run in one
+forward pass with the next chosen token (fmrobot/llm/constrained.py), and the prompt
+resumes from the same prefix caches, so a fixed system prompt and few-shot example are
+read once, not once per decision.
 """
 
 from __future__ import annotations
@@ -30,9 +36,12 @@ class TransformersLMConfig(BaseModel):
     gguf_file: str | None = None  # a .gguf file inside `model` (transformers dequantizes it)
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     threads: int | None = Field(default=1, ge=1)  # torch.set_num_threads (process-wide) when set
-    max_new_tokens: int = Field(default=256, ge=1)
+    max_new_tokens: int = Field(default=256, ge=1)  # constrained: the tokens the model chooses (forced ones are free)
     prefix_cache_size: int = Field(default=4, ge=0)  # prompts whose key-value cache is kept
     device: str = "cpu"
+    # generate() with a schema masks every token to the schema's grammar (xgrammar); False:
+    # free text, which callers validate and re-prompt
+    constrained: bool = True
 
 
 def load_causal_lm(model: str, gguf_file: str | None = None, dtype: str = "float32", device: str = "cpu"):
@@ -73,9 +82,15 @@ class TransformersLM:
         self.tokenizer, self.model = tokenizer, model
         self._prefixes: OrderedDict[tuple[int, ...], tuple[object, object]] = OrderedDict()
         self.stats = {"prompt_tokens": 0, "cached_tokens": 0, "continuation_tokens": 0, "tree_tokens": 0,
-                      "generated_tokens": 0}
+                      "generated_tokens": 0, "forced_tokens": 0, "generate_passes": 0}
+        self._grammars = None  # made on the first constrained generate (reading the vocabulary takes ~0.1 s)
         # Most causal LMs can skip the vocabulary projection for positions nobody reads.
         self._keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
+
+    @property
+    def grammar_constrained(self) -> bool:
+        """generate() with a schema decodes under its grammar (planners may pick a terser JSON form)."""
+        return self.config.constrained
 
     # ------------------------------------------------------------------ LanguageModel
 
@@ -183,25 +198,131 @@ class TransformersLM:
         return out
 
     def generate(self, messages: Sequence[Message], schema: type[BaseModel] | None = None) -> str:
-        """Greedy chat completion. `schema` is not enforced here (no constrained decoding in this
-        backend): callers validate the text and re-prompt, as the structured planner does."""
+        """Greedy chat completion. With a schema (and `constrained`), decoding follows the schema's
+        grammar, so the answer is JSON that validates against it; without, free text."""
         import torch
 
-        chat = [{"role": m.role, "content": m.content} for m in messages]
-        ids = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt",
-                                                 return_dict=True)
+        if schema is not None and self.config.constrained:
+            return self._generate_constrained(messages, schema)
+        ids = self._chat_ids(messages)
         with torch.inference_mode():
-            out = self.model.generate(**{k: v.to(self.model.device) for k, v in ids.items()},
+            out = self.model.generate(input_ids=torch.tensor([ids], device=self.model.device),
+                                      attention_mask=torch.ones(1, len(ids), dtype=torch.long,
+                                                                device=self.model.device),
                                       max_new_tokens=self.config.max_new_tokens, do_sample=False,
                                       pad_token_id=self.tokenizer.pad_token_id)
-        new = out[0, ids["input_ids"].shape[1]:]
+        new = out[0, len(ids):]
         self.stats["generated_tokens"] += int(new.numel())
+        self.stats["generate_passes"] += int(new.numel())
         return self.tokenizer.decode(new, skip_special_tokens=True)
+
+    def _generate_constrained(self, messages: Sequence[Message], schema: type[BaseModel]) -> str:
+        """Greedy decoding under the schema's grammar, one forward pass per real choice.
+
+        The prompt and the answer's forced opening run as one cached prompt (its fixed
+        leading part comes from the prefix cache); after that each pass feeds the token the
+        model chose plus everything the grammar forces after it. `max_new_tokens` bounds
+        the tokens the model chooses; forced ones cost no pass of their own.
+        """
+        import torch
+
+        decoder = self._grammar().decoder(schema.model_json_schema())
+        prompt = self._chat_ids(messages) + decoder.take_forced()
+        read = self.stats["prompt_tokens"]
+        cache, logits, length = self._resume(prompt)
+        self.stats["generate_passes"] += self.stats["prompt_tokens"] > read  # no pass when all of it was cached
+        chosen, pending = 0, None
+        try:
+            while True:
+                if pending is not None:  # the chosen token and what the grammar forces after it, one pass
+                    check = decoder.rechecks and len(pending) > 1
+                    start = cache.get_seq_length()
+                    with torch.inference_mode():
+                        out = self.model(input_ids=torch.tensor([pending], device=self.model.device),
+                                         position_ids=torch.arange(start, start + len(pending),
+                                                                   device=self.model.device)[None],
+                                         past_key_values=cache, use_cache=True,
+                                         **({"logits_to_keep": 2 if check else 1} if self._keeps_logits else {}))
+                    self.stats["generate_passes"] += 1
+                    if check and decoder.recheck(out.logits[0, -2]) is not None:
+                        # The model spells the end of the forced text otherwise: take its token
+                        # instead of the last forced one and go on from there.
+                        cache.crop(-1)
+                        pending = [decoder.tokens[-1]] + decoder.take_forced()
+                        if decoder.finished:
+                            break
+                        continue
+                    logits = out.logits[:, -1:].float().cpu()
+                if decoder.finished or chosen >= self.config.max_new_tokens:
+                    break
+                token = decoder.choose(logits[0, -1])
+                if token is None:
+                    break
+                chosen += 1
+                pending = [token] + decoder.take_forced()
+                if decoder.finished:  # only a stop token can follow: no need to ask the model
+                    break
+        finally:
+            cache.crop(-(cache.get_seq_length() - length))  # the cached prefix stays as it was
+        answer = decoder.tokens
+        self.stats["generated_tokens"] += len(answer)
+        self.stats["forced_tokens"] += decoder.forced
+        return self.tokenizer.decode(answer, skip_special_tokens=True)
+
+    def _grammar(self):
+        if self._grammars is None:
+            from fmrobot.llm.constrained import grammars_for
+
+            width = self.model.get_output_embeddings().weight.shape[0]  # the logits' width
+            self._grammars = grammars_for(self.tokenizer, width)
+        return self._grammars
+
+    def _chat_ids(self, messages: Sequence[Message]) -> list[int]:
+        chat = [{"role": m.role, "content": m.content} for m in messages]
+        ids = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True, return_dict=True)
+        ids = ids["input_ids"]
+        return list(ids[0] if ids and isinstance(ids[0], list) else ids)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False).input_ids)
 
     # ------------------------------------------------------------------ prefix cache
+
+    def _resume(self, prompt_ids: list[int]):
+        """(cache, last logits, n) for the prompt, where the cache is a kept prefix cache that
+        now also holds the prompt's tokens after its first n; the caller crops it back to n.
+
+        Unlike `_prompt_state` this copies nothing in the common case: the longest kept
+        prefix of the prompt is extended in place. The first prompt is kept whole; the next
+        one keeps what the two share (the system prompt and examples, which then serve every
+        later decision without a copy).
+        """
+        import torch
+
+        key = tuple(prompt_ids)
+        if key in self._prefixes or not self.config.prefix_cache_size:  # nothing kept: a fresh cache
+            cache, logits = self._prompt_state(prompt_ids)
+            return cache, logits, len(key)
+        inside = [k for k in self._prefixes if len(k) < len(key) and key[:len(k)] == k]
+        if not inside:
+            shared = max((_common_prefix(k, key) for k in self._prefixes), default=0)
+            if shared < 2:  # nothing worth keeping apart: keep this prompt whole
+                cache, logits = self._prompt_state(prompt_ids)
+                return cache, logits, len(key)
+            self._prompt_state(prompt_ids[:shared])  # a new kept prefix: what this prompt shares with one kept
+            inside = [key[:shared]]
+        base = max(inside, key=len)
+        self._prefixes.move_to_end(base)
+        cache = self._prefixes[base][0]
+        rest = prompt_ids[len(base):]
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.tensor([rest], device=self.model.device),
+                             position_ids=torch.arange(len(base), len(key), device=self.model.device)[None],
+                             past_key_values=cache, use_cache=True,
+                             **({"logits_to_keep": 1} if self._keeps_logits else {}))
+        self.stats["prompt_tokens"] += len(rest)
+        self.stats["cached_tokens"] += len(base)
+        return cache, out.logits[:, -1:].float().cpu(), len(base)
 
     def _prompt_state(self, prompt_ids: list[int]):
         """Key-value cache and last-position logits for the prompt, resumed from the longest cached prefix."""
