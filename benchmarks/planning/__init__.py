@@ -1,0 +1,1 @@
+"""The planning benchmark (issue 14): instruction sets per task and split, and their grading."""
