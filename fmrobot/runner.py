@@ -132,7 +132,7 @@ class Runner:
             failure = over.reason
         except (PlanningError, LanguageModelError) as error:
             failure = f"planning: {error}"
-            trace.append({"event": "planning_error", "error": str(error)})
+            trace.append({"event": "planning_error", "error": str(error), "type": type(error).__name__})
         except SimulationError as error:
             failure = f"physics: {error}"
             trace.append({"event": "simulation_error", "error": str(error)})

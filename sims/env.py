@@ -167,6 +167,13 @@ class TabletopEnv(gym.Env):
             self._episode_cameras = [camera.jittered(rng, look.camera_jitter) for camera in self.cameras]
 
     @property
+    def goal(self) -> Goal:
+        """The goal the current episode is judged by (privileged), as the task's goal model."""
+        if self._goal is None:
+            raise RuntimeError("no episode yet: call reset_episode(seed) or reset(seed=...) first")
+        return self._goal
+
+    @property
     def episode(self) -> EpisodeSpec:
         if self._episode is None:
             raise RuntimeError("no episode yet: call reset_episode(seed) or reset(seed=...) first")

@@ -8,12 +8,19 @@ from fmrobot.types import InstructionTemplate, normalize_label
 
 
 def template_pattern(template: InstructionTemplate) -> re.Pattern[str]:
-    """A regex for the template's text: literal words, `{slot}` as a named lazy group."""
+    """A regex for the template's text: literal words, `{slot}` as a named lazy group; a slot used
+    again ("the {a} blocks to the {a} zone") must repeat the same words (a backreference)."""
     parts = re.split(r"({\w+})", normalize_label(template.text))
-    regex = "".join(
-        f"(?P<{part[1:-1]}>.+?)" if re.fullmatch(r"{\w+}", part) else re.escape(part) for part in parts
-    )
-    return re.compile(regex, re.IGNORECASE)
+    seen: set[str] = set()
+    pieces = []
+    for part in parts:
+        if re.fullmatch(r"{\w+}", part):
+            name = part[1:-1]
+            pieces.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+            seen.add(name)
+        else:
+            pieces.append(re.escape(part))
+    return re.compile("".join(pieces), re.IGNORECASE)
 
 
 def normalize_instruction(text: str) -> str:
