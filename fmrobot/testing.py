@@ -24,6 +24,7 @@ from fmrobot.types import (
     CameraFrame,
     CameraIntrinsics,
     DetectedObject,
+    GoalOption,
     InstructionTemplate,
     Observation,
     Plan,
@@ -116,7 +117,20 @@ def synthetic_context() -> PlanningContext:
         vocabulary=tuple(SYNTHETIC_OBJECTS),
     )
     oracle = task.templates[0].plan_for(block="red block", bowl="green bowl")
-    return PlanningContext(skills=(PICK, PLACE), task=task, oracle_plan=oracle)
+    return PlanningContext(skills=(PICK, PLACE), task=task, oracle_plan=oracle, domain=SyntheticGoalDomain())
+
+
+class SyntheticGoalDomain:
+    """The synthetic task's goals: any perceived block into any perceived bowl."""
+
+    def options(self, scene: SceneDescription) -> list[GoalOption]:
+        blocks = [o.label for o in scene.objects if o.label.endswith("block")]
+        bowls = [o.label for o in scene.objects if o.label.endswith("bowl")]
+        return [GoalOption(description=f"put the {block} in the {bowl}", objects=(block, bowl),
+                           plan=Plan(steps=(SkillCall(skill="pick", args={"object": block}),
+                                            SkillCall(skill="place", args={"target": bowl}))),
+                           goal={"block": block, "bowl": bowl})
+                for block in blocks for bowl in bowls]
 
 
 # --------------------------------------------------------------------------- checks

@@ -362,6 +362,9 @@ class GoalOption(Value):
 
     description: str  # how the goal reads: "put the red block in the blue bowl"
     phrasings: tuple[str, ...] = ()  # other ways to say the same goal ("put the red block into the blue bowl")
+    # The objects the goal is about (moves, or puts things in, on or beside); empty: those its words name.
+    objects: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()  # objects the goal names only to leave them alone ("every block but the red one")
     plan: Plan  # reaches the goal from the scene it was listed for
     goal: Mapping[str, Any] = Field(default_factory=dict)  # the task's goal fields
 

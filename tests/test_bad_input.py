@@ -179,7 +179,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     ("perception.name='" + "\u200f" * 20_000 + "'", r"unknown perception '\u200f\u200f"),
     ("llm.timeout=-1", "Could not override 'llm.timeout': Key 'timeout' is not in struct"),
     ("planner=a\nb", r"invalid override 'planner=a\nb': LexerNoViableAltException"),
-    ("planner='a\nb'", r"Could not find 'planner/a\nb'; available options in 'planner': llm_scoring, "),
+    ("planner='a\nb'", r"Could not find 'planner/a\nb'; available options in 'planner': llm_goal, llm_scoring, "),
     ("seed=[1,2", "invalid override 'seed=[1,2': no viable alternative at input '[1,2'"),
     ("seed=${oc.env:FMROBOT_NO_SUCH_VARIABLE}", "Environment variable 'FMROBOT_NO_SUCH_VARIABLE' not found"),
     ("task=null", "ValueError while composing the config: Config group override must be a string or a list"),

@@ -9,6 +9,9 @@ scene's objects as a whole is refused with one line.
 from __future__ import annotations
 
 import re
+from typing import Sequence
+
+import numpy as np
 
 from fmrobot.colors import ColorLexicon, named_colors
 from fmrobot.errors import PlanningError, shown
@@ -42,35 +45,100 @@ def label_words(label: str) -> tuple[str, str]:
     return (words[0] if len(words) > 1 else "", words[-1] if words else "")
 
 
+#: Words that single out one object of a kind by where it is, with the position (robot frame: x away
+#: from the robot, y to its left) whose extreme they pick; "middle" picks the median across.
+SUPERLATIVES: dict[str, tuple[int, int]] = {  # word -> (axis, sign): the object with the largest sign * coordinate
+    "leftmost": (1, 1), "rightmost": (1, -1),
+    "nearest": (0, -1), "closest": (0, -1), "nearer": (0, -1), "closer": (0, -1),
+    "farthest": (0, 1), "furthest": (0, 1), "farther": (0, 1), "further": (0, 1),
+}
+#: Nouns of the objects a task puts on the table, and their plurals.
+_KIND_WORDS = frozenset(w + end for w in ("block", "bowl", "zone", "tray", "cube", "cylinder", "vase")
+                        for end in ("", "s"))
+#: An extreme must beat the runner-up by this much (metres) to single an object out.
+REFERENCE_MARGIN = 0.03
+
+
+def spatial_references(words: Sequence[str], scene: SceneDescription, anchor: str | None = None) -> set[str]:
+    """Labels the instruction singles out by position: a superlative ("leftmost", "closest",
+    "farther"), "middle", or "on the left" / "far left" within four words of a kind noun ("the
+    block closest to you", "the leftmost bowl", "the zone on the right"), when one object of that
+    kind clearly is it. "Nearest to it" measures from `anchor` (the object the instruction names
+    first), "nearest" alone from the robot."""
+    by_kind: dict[str, list] = {}
+    for obj in scene.objects:
+        by_kind.setdefault(label_words(obj.label)[1], []).append(obj)
+    positions = {o.label: np.asarray(o.position[:2]) for o in scene.objects}
+    found = set()
+    for i, word in enumerate(words):
+        after = words[i + 1] if i + 1 < len(words) else ""
+        if word in ("left", "right") and after != "of" and (
+                (i > 0 and words[i - 1] in ("far", "your")) or (i > 1 and words[i - 2:i] == ["on", "the"])):
+            word = word + "most"  # "the zone on the far left", "the bowl on the right", not "to the left of"
+        if word not in SUPERLATIVES and word != "middle":
+            continue
+        near = set(words[max(0, i - 4):i + 5])
+        for kind, objects in by_kind.items():
+            if not ({kind, kind + "s", kind + "es"} & near) or len(objects) < 2:
+                continue
+            if word == "middle":
+                if len(objects) != 3:
+                    continue
+                ranked = sorted(objects, key=lambda o: o.position[1])
+                gaps = (ranked[1].position[1] - ranked[0].position[1], ranked[2].position[1] - ranked[1].position[1])
+                if min(gaps) >= REFERENCE_MARGIN:
+                    found.add(ranked[1].label)
+                continue
+            axis, sign = SUPERLATIVES[word]
+            if axis == 0 and {"it", "them"} & set(words[i + 1:i + 3]):
+                if anchor is None or anchor not in positions:
+                    continue
+                key = [sign * float(np.linalg.norm(positions[o.label] - positions[anchor])) for o in objects]
+            else:
+                key = [sign * o.position[axis] for o in objects]
+            ranked = sorted(zip(key, (o.label for o in objects)), reverse=True)
+            if ranked[0][0] - ranked[1][0] >= REFERENCE_MARGIN:
+                found.add(ranked[0][1])
+    return found
+
+
 def mentioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
     """The perceived labels the instruction names: a label's colour word followed within three words
-    by its noun (or the noun's plural) or, when no other perceived label shares that colour, the
-    colour word alone ("the red one"); a label without a colour, all of its words."""
+    by its noun (or the noun's plural), or by "one" after that noun was used ("sort the blocks but
+    leave the red one"), or alone when no other perceived label shares that colour; a label without
+    a colour, all of its words; and a label the instruction singles out by position ("the leftmost
+    block": `spatial_references`)."""
     words = re.findall(r"[a-z]+", instruction.lower())
     labels = set(scene.labels)
     colors = [label_words(label)[0] for label in labels]
-    found = set()
+    found: dict[str, int] = {}  # label -> where it is first named
     for label in labels:
         color, noun = label_words(label)
         nouns = {noun, noun + "s", noun + "es"}
         if not color:
             if all(w in words for w in label.lower().split() if not w.isdigit()):
-                found.add(label)
+                found[label] = words.index(label.lower().split()[-1])
             continue
         for i, word in enumerate(words):
             if word != color:
                 continue
-            if nouns & set(words[i + 1:i + 4]) or colors.count(color) == 1:
-                found.add(label)
+            follows = set(words[i + 1:i + 4])
+            earlier = [w for w in words[:i] if w in _KIND_WORDS]
+            if (nouns & follows or colors.count(color) == 1
+                    or ({"one", "ones"} & follows and earlier and earlier[-1] in nouns)):
+                found[label] = i
                 break
-    return found
+    anchor = min(found, key=found.get) if found else None
+    return set(found) | spatial_references(words, scene, anchor)
 
 
-def mismatches(named: set[str], mentioned: set[str]) -> int:
-    """Objects the instruction names that the goal does not, plus objects the goal names where the
-    instruction names another of the same kind (a goal may name a bowl the instruction left out)."""
+def mismatches(named: set[str], mentioned: set[str], excluded: set[str] = frozenset()) -> int:
+    """Objects the instruction names that the goal neither is about nor explicitly leaves alone, plus
+    objects the goal is about where the instruction names another of the same kind (a goal may name
+    a bowl the instruction left out)."""
     kinds = {label_words(label)[1] for label in mentioned}
-    return len(mentioned - named) + len({label for label in named - mentioned if label_words(label)[1] in kinds})
+    return (len(mentioned - named - excluded)
+            + len({label for label in named - mentioned if label_words(label)[1] in kinds}))
 
 
 def named_labels(description: str, scene: SceneDescription) -> set[str]:

@@ -11,9 +11,10 @@ model's error, a failed plan is not.
 As in llm_scoring, colour words the scene does not use are first restated as the
 nearest scene colour (fmrobot/colors.py), and each goal's score under a content-free
 instruction ("N/A") is partly subtracted, so that goals the model likes anyway do not
-win by their wording. When the best two goals are within `ask_margin` of each other
-(calibrated log-likelihood), the instruction is taken as ambiguous and the decision is
-a question listing the close goals; the responder's answer picks the plan.
+win by their wording. When the best goal acts on an object the instruction does not name, and
+a goal that swaps it for another of its kind scores within `ask_margin`, the words left
+the choice open: the decision is a question listing those goals, and the responder's
+answer picks the plan.
 
 After a failed step the same goal is resumed at the failed step (or the pick before
 it), as the oracle planner does: steps before it are done.
@@ -29,7 +30,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fmrobot.errors import PlanningError, shown
 from fmrobot.interfaces import GoalDomain, LanguageModel
-from fmrobot.planning.grounding import check_reference, ground_colors, mentioned_labels, mismatches, named_labels
+from fmrobot.planning.grounding import (
+    check_reference,
+    ground_colors,
+    label_words,
+    mentioned_labels,
+    mismatches,
+    named_labels,
+)
 from fmrobot.planning.instructions import checked_instruction
 from fmrobot.planning.llm_scoring import checked_scores, load_prompt, softmax
 from fmrobot.planning.oracle import resume_after
@@ -48,7 +56,9 @@ class LlmGoalConfig(BaseModel):
     # the instruction names that the goal does not, costs this much (log-likelihood units).
     mention_weight: float = Field(default=3.0, ge=0.0)
     ask_for_help: bool = True  # ask when the best goals are too close to call
-    ask_margin: float = Field(default=0.5, ge=0.0)  # calibrated log-likelihood gap under which goals are close
+    # Calibrated log-likelihood gap under which a goal that swaps an object the instruction did not
+    # name for another of its kind is as likely: then the instruction left it open.
+    ask_margin: float = Field(default=8.0, ge=0.0)
     max_options_asked: int = Field(default=4, ge=2)  # at most this many goals in a question
     require_reference: bool = True  # an instruction must name something in the scene
     content_free_cache: int = Field(default=4096, ge=0)
@@ -74,10 +84,10 @@ class LlmGoalPlanner:
             check_reference(instruction, grounded, scene)
         scores = self.scores(grounded, options)
         mentioned = mentioned_labels(grounded, scene)
-        named = [named_labels(o.description, scene) for o in options]
+        named = [set(o.objects) if o.objects else named_labels(o.description, scene) for o in options]
         if self.config.mention_weight:
             scores = scores - self.config.mention_weight * np.asarray(
-                [mismatches(n, mentioned) for n in named], dtype=float)
+                [mismatches(n, mentioned, set(o.excluded)) for n, o in zip(named, options)], dtype=float)
         return self.decide(instruction, options, scores, named, mentioned)
 
     def replan(self, previous: PlanDecision, feedback: StepFeedback, scene: SceneDescription,
@@ -133,9 +143,9 @@ class LlmGoalPlanner:
         ranked = ", ".join(f"{options[i].description!r} {scores[i]:.2f}" for i in order[:3])
         common = dict(instruction=instruction, rationale=f"llm_goal: {ranked}")
         if self.config.ask_for_help and len(options) > 1:
-            close = [int(i) for i in order[:self.config.max_options_asked]
-                     if scores[best] - scores[int(i)] < self.config.ask_margin
-                     and (int(i) == best or (named[int(i)] ^ named[best]) - mentioned)]
+            close = [best] + [int(i) for i in order[1:]
+                              if scores[best] - scores[int(i)] < self.config.ask_margin
+                              and stands_in(named[int(i)], named[best], mentioned)][:self.config.max_options_asked - 1]
             if len(close) > 1:
                 request = HelpRequest(question=f"Which did you mean by {shown(instruction, 100)}?",
                                       options=tuple(options[i].description for i in close),
@@ -160,6 +170,16 @@ class LlmGoalPlanner:
                                     "requests; no goal can be chosen")
             return [checked_scores(a, texts) for a, (_, texts) in zip(answers, requests)]
         return [checked_scores(self.llm.score(prompt, texts), texts) for prompt, texts in requests]
+
+
+def stands_in(other: set[str], best: set[str], mentioned: set[str]) -> bool:
+    """`other` is `best` with one object the instruction did not name swapped for another of its kind:
+    the words left open which of the two was meant."""
+    gone, new = best - other, other - best
+    if len(gone) != 1 or len(new) != 1:
+        return False
+    (was,), (now,) = gone, new
+    return was not in mentioned and now not in mentioned and label_words(was)[1] == label_words(now)[1]
 
 
 def best_per_option(scores: np.ndarray, owners: Sequence[int], count: int) -> np.ndarray:

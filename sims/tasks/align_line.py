@@ -213,30 +213,36 @@ class AlignLine(Task[AlignLineGoal]):
         return past and alongside
 
     def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
-        """Rows of three blocks: in a named order from left to right, or beside a bowl (in the
-        first block order whose spots the perceived layout leaves free)."""
+        """Rows of three blocks: in a named order from left to right, or beside a bowl. Beside a bowl,
+        every order whose spots the perceived layout leaves free is a goal (any order if none is):
+        the words differ only where an instruction says which block goes where."""
         blocks, bowls = labels_of(scene, self.shape), labels_of(scene, "bowl")
         if len(blocks) < 3 or not bowls:
             return []
         layout = {o.label: (o.position[0], o.position[1]) for o in scene.objects}
-        goals = [AlignLineGoal(mode="ordered", blocks=order, bowl=bowls[0])
-                 for order in itertools.permutations(blocks, 3)]
-        words = {}
+        options = []
+        for first, second, third in itertools.permutations(blocks, 3):
+            goal = AlignLineGoal(mode="ordered", blocks=(first, second, third), bowl=bowls[0])
+            options.append(GoalOption(
+                description=f"put the {first}, the {second} and the {third} in a row from left to right",
+                phrasings=(f"put the {second} in the middle, the {first} to its left and the {third} to its right",),
+                objects=goal.blocks, plan=self.oracle_plan(goal), goal=goal.model_dump(mode="json")))
         for mode in (m for m in self.config.modes if m != "ordered"):
             for bowl in bowls:
                 for trio in itertools.combinations(blocks, 3):
-                    feasible = self._feasible({k: v for k, v in layout.items() if k in (*trio, *bowls)}, mode,
-                                              list(trio), bowl)
-                    goal = feasible[0] if feasible else AlignLineGoal(mode=mode, blocks=trio, bowl=bowl)
-                    goals.append(goal)
+                    near = {k: v for k, v in layout.items() if k in (*trio, *bowls)}
+                    goals = self._feasible(near, mode, list(trio), bowl) or [
+                        AlignLineGoal(mode=mode, blocks=order, bowl=bowl) for order in itertools.permutations(trio)]
                     rest = "" if len(blocks) == 3 else f" ({listed(trio)})"
-                    words[goal] = f"line up the {self.shape}s{rest} {SIDE_WORDS[mode]} the {bowl}"
-        for goal in goals:
-            if goal.mode == "ordered":
-                first, second, third = goal.blocks
-                words[goal] = f"put the {first}, the {second} and the {third} in a row from left to right"
-        return [GoalOption(description=words[g], plan=self.oracle_plan(g), goal=g.model_dump(mode="json"))
-                for g in goals]
+                    for goal in goals:
+                        centre, to_left, to_right = goal.blocks
+                        options.append(GoalOption(
+                            description=f"line up the {self.shape}s{rest} {SIDE_WORDS[mode]} the {bowl}",
+                            phrasings=(f"put the {centre} {SIDE_WORDS[mode]} the {bowl}, the {to_left} to its left "
+                                       f"and the {to_right} to its right",),
+                            objects=(*goal.blocks, bowl), plan=self.oracle_plan(goal),
+                            goal=goal.model_dump(mode="json")))
+        return options
 
     def oracle_plan(self, goal: AlignLineGoal) -> Plan:
         if goal.mode == "ordered":

@@ -200,13 +200,13 @@ class Hazards(Task[HazardsGoal]):
             pick = SkillCall(skill="pick", args={"object": block})
             for target in targets:
                 word = "on" if target == VASE else "in"
-                options.append(GoalOption(description=f"put the {block} {word} the {target}",
+                options.append(GoalOption(description=f"put the {block} {word} the {target}", objects=(block, target),
                                           plan=Plan(steps=(pick, SkillCall(skill="place", args={"target": target}))),
                                           goal={"block": block, "target": target}))
             for other in (o for o in scene.labels if o != block):
                 for side in ("left", "right"):
                     options.append(GoalOption(
-                        description=f"put the {block} {SIDE_WORDS[side]} the {other}",
+                        description=f"put the {block} {SIDE_WORDS[side]} the {other}", objects=(block, other),
                         plan=Plan(steps=(pick, SkillCall(skill="place_next_to", args={"target": other, "side": side}))),
                         goal={"block": block, "target": other, "side": side}))
         return options

@@ -21,7 +21,7 @@ from sims.objects import COLORS
 from sims.tasks.base import Goal, Task, TaskConfig
 from sims.tasks.blocks_and_bowls import add_movable, at_rest
 from sims.tasks.domain import labels_of
-from sims.tasks.regions import TRAY_FLOOR_FRACTION, check_colors, in_tray
+from sims.tasks.regions import SIDE_DIRECTIONS, SIDE_WORDS, TRAY_FLOOR_FRACTION, check_colors, in_tray
 from sims.world import World
 
 TEMPLATES = (
@@ -126,16 +126,26 @@ class PackAll(Task[PackAllGoal]):
         return {**packed, **overall, "success": all(overall.values())}
 
     def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
-        """Pack every object; or every object but one."""
+        """Pack every object; or every object but one; or those on one side of the tray."""
         objects = labels_of(scene, self.shape)
         if not objects or not scene.has(TRAY):
             return []
         options = []
+        tray = np.asarray(scene.find(TRAY).position[:2])
+        for side, direction in SIDE_DIRECTIONS.items():
+            beyond = [o for o in objects if float((np.asarray(scene.find(o).position[:2]) - tray) @ direction) > 0.05]
+            if beyond and len(beyond) < len(objects):
+                goal = PackAllGoal(objects=tuple(beyond))
+                options.append(GoalOption(description=f"put every {self.shape} {SIDE_WORDS[side]} the tray in the tray",
+                                          objects=(*beyond, TRAY), plan=self.oracle_plan(goal),
+                                          goal=goal.model_dump(mode="json")))
         for left_out in [None, *objects] if len(objects) > 1 else [None]:
             goal = PackAllGoal(objects=tuple(o for o in objects if o != left_out))
             words = (f"put every {self.shape} in the tray" if left_out is None
                      else f"put every {self.shape} except the {left_out} in the tray")
-            options.append(GoalOption(description=words, plan=self.oracle_plan(goal), goal=goal.model_dump(mode="json")))
+            options.append(GoalOption(description=words, objects=(*goal.objects, TRAY),
+                                      excluded=(left_out,) if left_out else (), plan=self.oracle_plan(goal),
+                                      goal=goal.model_dump(mode="json")))
         return options
 
     def oracle_plan(self, goal: PackAllGoal) -> Plan:

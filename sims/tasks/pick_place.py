@@ -103,5 +103,5 @@ class PickPlace(Task[PickPlaceGoal]):
     def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
         goals = [PickPlaceGoal(block=block, bowl=bowl)
                  for block in labels_of(scene, self.shape) for bowl in labels_of(scene, "bowl")]
-        return [GoalOption(description=f"put the {g.block} in the {g.bowl}", plan=self.oracle_plan(g),
-                           goal=g.model_dump(mode="json")) for g in goals]
+        return [GoalOption(description=f"put the {g.block} in the {g.bowl}", objects=(g.block, g.bowl),
+                           plan=self.oracle_plan(g), goal=g.model_dump(mode="json")) for g in goals]

@@ -146,8 +146,8 @@ class PushToZone(Task[PushToZoneGoal]):
 
     def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
         goals = [PushToZoneGoal(block=b, zone=z) for b in labels_of(scene, self.shape) for z in labels_of(scene, "zone")]
-        return [GoalOption(description=f"push the {g.block} into the {g.zone}", plan=self.oracle_plan(g),
-                           goal=g.model_dump(mode="json")) for g in goals]
+        return [GoalOption(description=f"push the {g.block} into the {g.zone}", objects=(g.block, g.zone),
+                           plan=self.oracle_plan(g), goal=g.model_dump(mode="json")) for g in goals]
 
     def oracle_plan(self, goal: PushToZoneGoal) -> Plan:
         return self.spec().templates[0].plan_for(block=goal.block, zone=goal.zone)

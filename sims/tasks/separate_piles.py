@@ -142,8 +142,9 @@ class SeparatePiles(Task[SeparatePilesGoal]):
                      else f"the {only} {self.shape}s to the {only} zone")
             goal = SeparatePilesGoal(moves=moves)
             every = (f"put each {self.shape} in the zone of its colour",) if only is None else ()
-            options.append(GoalOption(description=f"move {words}", phrasings=every, plan=self.oracle_plan(goal),
-                                      goal=goal.model_dump(mode="json")))
+            about = tuple(dict.fromkeys(x for move in moves for x in move))
+            options.append(GoalOption(description=f"move {words}", phrasings=every, objects=about,
+                                      plan=self.oracle_plan(goal), goal=goal.model_dump(mode="json")))
         return options
 
     def oracle_plan(self, goal: SeparatePilesGoal) -> Plan:

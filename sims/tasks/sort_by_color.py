@@ -137,18 +137,27 @@ class SortByColor(Task[SortByColorGoal]):
         return Plan(steps=tuple(steps))
 
     def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
-        """Sort every block that has a bowl of its colour; or every one of them but one."""
+        """Sort every block that has a bowl of its colour; or every one of them but one; or only one."""
         bowls = {color_of(b): b for b in labels_of(scene, "bowl")}
         blocks = labels_of(scene, self.shape)
         matched = [b for b in blocks if color_of(b) in bowls]
         if not matched:
             return []
         options = []
+        for only in matched if len(matched) > 1 else []:
+            goal = SortByColorGoal(moves=(BlockToBowl(block=only, bowl=bowls[color_of(only)]),),
+                                   distractors=tuple(b for b in blocks if b != only))
+            options.append(GoalOption(description=f"put only the {only} in the bowl of its colour",
+                                      objects=(only, bowls[color_of(only)]), plan=self.oracle_plan(goal),
+                                      goal=goal.model_dump(mode="json")))
         for left_out in [None, *matched] if len(matched) > 1 else [None]:
             moved = [b for b in matched if b != left_out]
             goal = SortByColorGoal(moves=tuple(BlockToBowl(block=b, bowl=bowls[color_of(b)]) for b in moved),
                                    distractors=tuple(b for b in blocks if b not in moved))
             words = (f"put each {self.shape} in the bowl of the same colour" if left_out is None else
                      f"put each {self.shape} except the {left_out} in the bowl of the same colour")
-            options.append(GoalOption(description=words, plan=self.oracle_plan(goal), goal=goal.model_dump(mode="json")))
+            about = tuple(x for m in goal.moves for x in (m.block, m.bowl))
+            options.append(GoalOption(description=words, objects=about, excluded=(left_out,) if left_out else (),
+                                      plan=self.oracle_plan(goal),
+                                      goal=goal.model_dump(mode="json")))
         return options

@@ -207,8 +207,15 @@ class SpatialPlacement(Task[SpatialGoal]):
             if "between" in self.config.relations:
                 goals += [SpatialGoal(block=block, relation="between", references=pair)
                           for pair in itertools.combinations(refs, 2)]
-        return [GoalOption(description=self._describe(g), plan=self.oracle_plan(g), goal=g.model_dump(mode="json"))
-                for g in goals]
+        return [GoalOption(description=self._describe(g), objects=(g.block, *g.references), plan=self.oracle_plan(g),
+                           phrasings=self._reversed(g), goal=g.model_dump(mode="json")) for g in goals]
+
+    @staticmethod
+    def _reversed(goal: SpatialGoal) -> tuple[str, ...]:
+        """"Between a and b" read the other way round."""
+        if goal.relation != "between":
+            return ()
+        return (f"put the {goal.block} between the {goal.references[1]} and the {goal.references[0]}",)
 
     @staticmethod
     def _describe(goal: SpatialGoal) -> str:

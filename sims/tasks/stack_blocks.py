@@ -159,8 +159,8 @@ class StackBlocks(Task[StackBlocksGoal]):
             bottom, middle, top = order
             words = f"stack the {self.shape}s with the {bottom} at the bottom, then the {middle}, then the {top}"
             pairs = f"put the {middle} on the {bottom}, then put the {top} on the {middle}"
-            options.append(GoalOption(description=words, phrasings=(pairs,), plan=self.oracle_plan(goal),
-                                      goal=goal.model_dump(mode="json")))
+            options.append(GoalOption(description=words, phrasings=(pairs,), objects=order,
+                                      plan=self.oracle_plan(goal), goal=goal.model_dump(mode="json")))
         return options
 
 

@@ -133,6 +133,7 @@ class SwapBlocks(Task[SwapBlocksGoal]):
             goal = SwapBlocksGoal(first_bowl=first, second_bowl=second, first_block=held[first][0],
                                   second_block=held[second][0], spare_bowl=empty[0])
             options.append(GoalOption(description=f"swap the {self.shape}s in the {first} and the {second}",
+                                      objects=(goal.first_block, goal.second_block, first, second),
                                       plan=self.oracle_plan(goal), goal=goal.model_dump(mode="json")))
         return options
 

@@ -88,3 +88,12 @@ def test_colour_words_and_nouns_name_labels():
     assert mentioned_labels("the red block goes into the tray", scene) == {"red block", "tray"}
     assert mentioned_labels("move the blue one", scene) == {"blue block"}  # the only blue object
     assert mentioned_labels("move the green blocks", scene) == {"green block 1", "green block 2"}
+
+
+def test_the_default_run_plans_with_a_language_model():
+    from fmrobot import registry
+    from tests.fakes import compose_config
+
+    config = compose_config([])
+    planner = registry.resolve("planner", config["planner"])
+    assert planner.name == "llm_goal" and planner.cls.needs_llm and config["llm"]["name"] == "smollm2"
