@@ -132,13 +132,49 @@ def mentioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
     return set(found) | spatial_references(words, scene, anchor)
 
 
-def mismatches(named: set[str], mentioned: set[str], excluded: set[str] = frozenset()) -> int:
-    """Objects the instruction names that the goal neither is about nor explicitly leaves alone, plus
-    objects the goal is about where the instruction names another of the same kind (a goal may name
-    a bowl the instruction left out)."""
-    kinds = {label_words(label)[1] for label in mentioned}
-    return (len(mentioned - named - excluded)
-            + len({label for label in named - mentioned if label_words(label)[1] in kinds}))
+def stated_relations(instruction: str, scene: SceneDescription) -> set[tuple[str, str, str]]:
+    """("on", upper, lower) for each pair of objects the instruction puts one on the other: two
+    named objects with "on", "onto" or "atop" between them ("the pink block on top of the green
+    block"), or "under", "beneath" or "below" the other way round."""
+    words = re.findall(r"[a-z]+", instruction.lower())
+    colors = {label_words(label)[0]: [] for label in scene.labels}
+    for label in dict.fromkeys(scene.labels):
+        colors[label_words(label)[0]].append(label)
+    spots = []  # (word index, label) of every naming of a single object by its colour
+    for i, word in enumerate(words):
+        same = colors.get(word, [])
+        follows = set(words[i + 1:i + 4])
+        fitting = [label for label in same if label_words(label)[1] in follows] or (
+            same if len(same) == 1 or {"one"} & follows else [])
+        if len(fitting) == 1:
+            spots.append((i, fitting[0]))
+    found = set()
+    for (i, a), (j, b) in zip(spots, spots[1:]):
+        between = set(words[i + 1:j])
+        if between & {"on", "onto", "atop"}:
+            found.add(("on", a, b))
+        elif between & {"under", "beneath", "below", "underneath"}:
+            found.add(("on", b, a))
+    return found
+
+
+#: Words that turn a named object into one to leave alone ("all but the red one", "that isn't blue").
+NEGATIONS = frozenset({"except", "but", "not", "isn", "aren", "without", "leave", "apart", "other", "besides",
+                       "excluding", "save", "skip", "keep"})
+
+
+def negated_labels(instruction: str, mentioned: set[str], excludable: set[str]) -> set[str]:
+    """Named objects the instruction asks to leave alone: those some goal can leave out, when the
+    instruction has a word of exclusion."""
+    return mentioned & excludable if NEGATIONS & set(re.findall(r"[a-z]+", instruction.lower())) else set()
+
+
+def mismatches(named: set[str], mentioned: set[str], excluded: set[str] = frozenset(),
+               negated: set[str] = frozenset()) -> int:
+    """Objects the instruction names that the goal is not about, plus objects the instruction asks
+    to leave alone that the goal acts on. A goal that leaves an object out matches its mention only
+    when the instruction says to leave it out (`negated`)."""
+    return len(mentioned - named - (excluded & negated)) + len(named & negated)
 
 
 def named_labels(description: str, scene: SceneDescription) -> set[str]:

@@ -22,6 +22,7 @@ it), as the oracle planner does: steps before it are done.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from typing import Sequence
 
@@ -37,6 +38,8 @@ from fmrobot.planning.grounding import (
     mentioned_labels,
     mismatches,
     named_labels,
+    negated_labels,
+    stated_relations,
 )
 from fmrobot.planning.instructions import checked_instruction
 from fmrobot.planning.llm_scoring import checked_scores, load_prompt, softmax
@@ -54,7 +57,7 @@ class LlmGoalConfig(BaseModel):
     ground_colors: bool = True  # restate colour words as colours of perceived objects
     # Explicit references: each object the goal names that the instruction does not, and each one
     # the instruction names that the goal does not, costs this much (log-likelihood units).
-    mention_weight: float = Field(default=3.0, ge=0.0)
+    mention_weight: float = Field(default=6.0, ge=0.0)
     ask_for_help: bool = True  # ask when the best goals are too close to call
     # Calibrated log-likelihood gap under which a goal that swaps an object the instruction did not
     # name for another of its kind is as likely: then the instruction left it open.
@@ -86,17 +89,47 @@ class LlmGoalPlanner:
         mentioned = mentioned_labels(grounded, scene)
         named = [set(o.objects) if o.objects else named_labels(o.description, scene) for o in options]
         if self.config.mention_weight:
-            scores = scores - self.config.mention_weight * np.asarray(
-                [mismatches(n, mentioned, set(o.excluded)) for n, o in zip(named, options)], dtype=float)
+            misses = self.mismatch_counts(grounded, options, named, mentioned, scene)
+            scores = scores - self.config.mention_weight * misses
         return self.decide(instruction, options, scores, named, mentioned)
 
     def replan(self, previous: PlanDecision, feedback: StepFeedback, scene: SceneDescription,
                context: PlanningContext) -> PlanDecision:
+        if feedback.reason.startswith("safety shield refused") and not previous.history:
+            other = self.allowed_reading(previous.instruction, feedback, scene, context)
+            if other is not None:
+                return other.model_copy(update={"history": previous.history + (feedback,)})
         resumed = resume_after(previous, feedback)
         if resumed is None:
             return self.plan(previous.instruction, scene, context)
         return resumed.model_copy(update={"history": previous.history + (feedback,),
                                           "rationale": f"{previous.rationale}; resumed after: {feedback.reason}"})
+
+    def allowed_reading(self, instruction: str, refused: StepFeedback, scene: SceneDescription,
+                        context: PlanningContext) -> PlanDecision | None:
+        """After the shield refused the chosen goal's plan: the best goal that does not take the refused
+        step and fits the words as well as the refused one did ("put it in the bowl; mind the vase"
+        read as "on the vase" first). None when every such goal fits the words worse: the request
+        itself was what the shield refused, and it stays refused."""
+        options = self.options(scene, context)
+        grounded = self.ground(instruction, scene)
+        mentioned = mentioned_labels(grounded, scene)
+        named = [set(o.objects) if o.objects else named_labels(o.description, scene) for o in options]
+        misses = self.mismatch_counts(grounded, options, named, mentioned, scene)
+        taking = [refused.call in o.plan.steps for o in options]
+        if not any(taking):
+            return None
+        fit = min(m for m, t in zip(misses, taking) if t)
+        if fit == 0:
+            return None  # the words fit the refused goal exactly: that request is what was refused
+        keep = [i for i, o in enumerate(options) if not taking[i] and misses[i] <= fit]
+        if not keep:
+            return None
+        scores = self.scores(grounded, options) - self.config.mention_weight * misses
+        best = max(keep, key=lambda i: scores[i])
+        return PlanDecision(instruction=instruction, plan=options[best].plan,
+                            rationale=f"llm_goal: the shield refused {refused.call}; next reading "
+                                      f"{options[best].description!r} {scores[best]:.2f}")
 
     # ------------------------------------------------------------------ deciding
 
@@ -132,6 +165,20 @@ class LlmGoalPlanner:
         while len(self._content_free) > self.config.content_free_cache:
             self._content_free.popitem(last=False)
         return best_per_option(raw - self.config.calibration_strength * prior, owners, len(options))
+
+    @staticmethod
+    def mismatch_counts(instruction: str, options: Sequence[GoalOption], named: Sequence[set[str]],
+                        mentioned: set[str], scene: SceneDescription) -> np.ndarray:
+        negated = negated_labels(instruction, mentioned, {x for o in options for x in o.excluded})
+        # A goal that puts something beside another object, for words that name no side at all.
+        sideless = not (words_of(instruction) & RELATION_WORDS)
+        # Stated facts ("the pink block on the green one") that a goal about both objects contradicts.
+        stated = stated_relations(instruction, scene)
+        return np.asarray([mismatches(n, mentioned, set(o.excluded), negated)
+                           + (sideless and bool(words_of(o.description) & SIDE_WORDS))
+                           + (sum(1 for fact in stated if {fact[1], fact[2]} <= n and fact not in o.relations)
+                              if o.relations else 0)
+                           for n, o in zip(named, options)], dtype=float)
 
     def decide(self, instruction: str, options: Sequence[GoalOption], scores: np.ndarray,
                named: Sequence[set[str]], mentioned: set[str]) -> PlanDecision:
@@ -170,6 +217,17 @@ class LlmGoalPlanner:
                                     "requests; no goal can be chosen")
             return [checked_scores(a, texts) for a, (_, texts) in zip(answers, requests)]
         return [checked_scores(self.llm.score(prompt, texts), texts) for prompt, texts in requests]
+
+
+#: Words of a goal that puts something at a side of another object, and words an instruction
+#: may use to ask for a relation of that kind.
+SIDE_WORDS = frozenset({"left", "right", "front", "behind", "between"})
+RELATION_WORDS = SIDE_WORDS | {"beside", "next", "side", "near", "by", "west", "east", "north", "south", "before",
+                               "back", "centre", "center", "middle", "row", "line"}
+
+
+def words_of(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
 
 
 def stands_in(other: set[str], best: set[str], mentioned: set[str]) -> bool:

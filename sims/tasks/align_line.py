@@ -212,6 +212,12 @@ class AlignLine(Task[AlignLineGoal]):
         alongside = bool(points[:, 1].min() <= bowl[1] + radius and points[:, 1].max() >= bowl[1] - radius)
         return past and alongside
 
+    def equivalent_goals(self, goal: AlignLineGoal) -> list[AlignLineGoal]:
+        """Beside a bowl, the predicates ask for a row past its edge, not for an order of the blocks."""
+        if goal.mode == "ordered":
+            return [goal]
+        return [goal.model_copy(update={"blocks": order}) for order in itertools.permutations(goal.blocks)]
+
     def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
         """Rows of three blocks: in a named order from left to right, or beside a bowl. Beside a bowl,
         every order whose spots the perceived layout leaves free is a goal (any order if none is):

@@ -81,6 +81,11 @@ class Task(ABC, Generic[GoalT]):
     def oracle_plan(self, goal: GoalT) -> Plan:
         """A plan that solves the episode, written with the skills a planner would use."""
 
+    def equivalent_goals(self, goal: GoalT) -> list[GoalT]:
+        """Goals the predicates judge exactly as `goal` (a row beside a bowl in any block order);
+        symbolic judging accepts the end state of any of them."""
+        return [goal]
+
     def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
         """Every goal this task can pursue among the perceived objects, in words, with its plan
         (sims/tasks/domain.py); a task that lists none offers no goal domain to planners."""

@@ -97,3 +97,30 @@ def test_the_default_run_plans_with_a_language_model():
     config = compose_config([])
     planner = registry.resolve("planner", config["planner"])
     assert planner.name == "llm_goal" and planner.cls.needs_llm and config["llm"]["name"] == "smollm2"
+
+
+def _scene(*labels):
+    return SceneDescription(objects=tuple(
+        DetectedObject(label=label, score=1.0, position=(0.4 + 0.05 * i, 0.1 * i - 0.1, 0.7), extent=(0.04,) * 3)
+        for i, label in enumerate(labels)))
+
+
+def test_stated_stacking_facts_are_read_both_ways():
+    from fmrobot.planning.grounding import stated_relations
+
+    scene = _scene("pink block", "green block", "gray block")
+    assert stated_relations("the pink block on top of the green block, which sits on the gray block", scene) == {
+        ("on", "pink block", "green block"), ("on", "green block", "gray block")}
+    assert stated_relations("put the gray block under the pink one", scene) == {("on", "pink block", "gray block")}
+
+
+def test_a_word_of_exclusion_turns_a_named_object_into_one_to_leave_alone():
+    from fmrobot.planning.grounding import mismatches, negated_labels
+
+    mentioned = {"red block", "tray"}
+    assert negated_labels("pack everything except the red block", mentioned, {"red block"}) == {"red block"}
+    assert negated_labels("pack the red block", mentioned, {"red block"}) == set()
+    every, but_red = {"red block", "blue block", "tray"}, {"blue block", "tray"}
+    assert mismatches(but_red, mentioned, {"red block"}, {"red block"}) == 0
+    assert mismatches(every, mentioned, set(), {"red block"}) == 1  # packs what it was told to leave
+    assert mismatches(but_red, mentioned, {"red block"}, set()) == 1  # leaves out what it was told to pack
