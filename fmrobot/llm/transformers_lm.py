@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import copy
 import inspect
+import shutil
+import tempfile
 from collections import OrderedDict
+from pathlib import Path
 from typing import Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -64,6 +67,26 @@ def load_causal_lm(model: str, gguf_file: str | None = None, dtype: str = "float
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer, lm.to(device).eval()
+
+
+def save_converted(source: Path, target: Path, rebuild) -> Path:
+    """Load the GGUF file `source` through transformers (dequantizing it), turn the model into one
+    that can be saved (`rebuild`), and save it with its tokenizer as the folder `target`. The folder
+    appears whole or not at all: it is written beside and renamed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        tokenizer, gguf_model = load_causal_lm(str(source.parent), source.name)
+        rebuild(gguf_model).save_pretrained(work)
+        tokenizer.save_pretrained(work)
+        try:
+            work.rename(target)
+        except OSError:
+            if not (target / "config.json").is_file():  # not another process winning the race
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
 
 
 class TransformersLM:

@@ -42,7 +42,7 @@ from fmrobot.planning.grounding import (
     stated_relations,
 )
 from fmrobot.planning.instructions import checked_instruction
-from fmrobot.planning.llm_scoring import checked_scores, load_prompt, softmax
+from fmrobot.planning.llm_scoring import load_prompt, score_requests, softmax
 from fmrobot.planning.oracle import resume_after
 from fmrobot.types import GoalOption, HelpRequest, PlanDecision, PlanningContext, SceneDescription, StepFeedback
 
@@ -209,14 +209,7 @@ class LlmGoalPlanner:
         return ground_colors(instruction, scene) if self.config.ground_colors else instruction
 
     def _score_all(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
-        many = getattr(self.llm, "score_many", None)
-        if many is not None:
-            answers = list(many(requests))
-            if len(answers) != len(requests):
-                raise PlanningError(f"the language model answered {len(answers)} of {len(requests)} scoring "
-                                    "requests; no goal can be chosen")
-            return [checked_scores(a, texts) for a, (_, texts) in zip(answers, requests)]
-        return [checked_scores(self.llm.score(prompt, texts), texts) for prompt, texts in requests]
+        return score_requests(self.llm, requests)
 
 
 #: Words of a goal that puts something at a side of another object, and words an instruction

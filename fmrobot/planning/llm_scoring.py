@@ -173,15 +173,7 @@ class LlmScoringPlanner:
         return [t for t in dict.fromkeys(texts) if (tuple(objects), tuple(said), t) not in self._content_free]
 
     def _score_all(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
-        """Several (prompt, continuations) scored in one pass where the backend can (`score_many`)."""
-        many = getattr(self.llm, "score_many", None)
-        if many is not None:
-            answers = list(many(requests))
-            if len(answers) != len(requests):
-                raise PlanningError(f"the language model answered {len(answers)} of {len(requests)} scoring "
-                                    "requests; no step can be chosen")
-            return [checked_scores(a, texts) for a, (_, texts) in zip(answers, requests)]
-        return [checked_scores(self.llm.score(prompt, texts), texts) if texts else [] for prompt, texts in requests]
+        return score_requests(self.llm, requests)
 
     def content_free_scores(self, said: Sequence[str], texts: Sequence[str],
                             objects: Sequence[str] = ()) -> list[float]:
@@ -222,6 +214,18 @@ class LlmScoringPlanner:
     def ground(self, instruction: str, scene: SceneDescription) -> str:
         """Restate colour words the scene does not use ("navy") as the nearest scene colour ("blue")."""
         return ground_colors(instruction, scene) if self.config.ground_colors else instruction
+
+
+def score_requests(llm: LanguageModel, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
+    """Several (prompt, continuations) scored in one pass where the backend can (`score_many`), checked."""
+    many = getattr(llm, "score_many", None)
+    if many is not None:
+        answers = list(many(requests))
+        if len(answers) != len(requests):
+            raise PlanningError(f"the language model answered {len(answers)} of {len(requests)} scoring "
+                                "requests; no choice can be made")
+        return [checked_scores(a, texts) for a, (_, texts) in zip(answers, requests)]
+    return [checked_scores(llm.score(prompt, texts), texts) if texts else [] for prompt, texts in requests]
 
 
 def checked_scores(scores: Sequence[Any], continuations: Sequence[str]) -> list[float]:

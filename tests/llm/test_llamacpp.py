@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 from fmrobot import registry
-from fmrobot.errors import ConfigError, LanguageModelError
+from fmrobot.errors import ConfigError
 from fmrobot.interfaces import Message
 from fmrobot.llm import llamacpp
 from fmrobot.llm.llamacpp import LlamaCppConfig, LlamaCppLM
@@ -238,11 +238,14 @@ def test_echoed_logprobs_of_the_server_score_as_llama_cpp_does(server, gemma):
 
 
 @pytest.mark.llamacpp
-@pytest.mark.xfail(strict=True, raises=LanguageModelError,
-                   reason="llama_cpp.server takes one prompt per /v1/completions request (a list of several is "
-                          "HTTP 500); OpenAICompatibleLM sends all continuations as one list")
-def test_several_continuations_score_through_the_server(server):
-    client(server, scoring="logprobs", retries=0).score("The capital of France is", [" Paris", " Rome"])
+def test_several_continuations_score_through_the_server_one_request_each(server, gemma):
+    # The server takes one prompt per /v1/completions request (a list is HTTP 500): the client
+    # notices once and then sends each continuation on its own.
+    lm = client(server, scoring="logprobs", retries=0)
+    prompt, continuations = "The capital of France is", [" Paris", " Rome"]
+    scores = lm.score(prompt, continuations)
+    assert scores == pytest.approx(gemma.score(prompt, continuations), abs=0.01)
+    assert scores[0] > scores[1] and lm._one_prompt_per_request
 
 
 @pytest.mark.llamacpp
