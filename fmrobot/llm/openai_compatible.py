@@ -76,6 +76,7 @@ class OpenAICompatibleLM:
         self.scoring = config.scoring
         self.stats = {"requests": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0}
         self._one_prompt_per_request = False  # set when the server refuses a list of prompts
+        self._refused_with: int | None = None  # the HTTP status of the last refused request
 
     # ------------------------------------------------------------------ LanguageModel
 
@@ -124,6 +125,8 @@ class OpenAICompatibleLM:
             reply = self._post("/completions", self._echo_body(texts), refused=NO_LOGPROBS_STATUSES + (500,))
             if reply is not None:
                 return self._echoed_scores(reply, prompt, texts)
+            if self._refused_with != 500:
+                return None  # no log-probabilities at all (a 4xx), not a refusal of the list
             self._one_prompt_per_request = True
         scores: list[float] = []
         for text in texts:
@@ -191,6 +194,7 @@ class OpenAICompatibleLM:
                 detail = _safe_detail(error, key)
                 if error.code in refused:
                     log.info("HTTP %s from %s: %s", error.code, url, detail)
+                    self._refused_with = error.code
                     return None
                 retryable = error.code == 429 or error.code >= 500
                 problem = f"HTTP {error.code} from {url}: {detail}"

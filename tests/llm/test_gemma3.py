@@ -42,7 +42,7 @@ def test_a_converted_folder_is_reused_without_reading_the_gguf(lm, monkeypatch):
     def no_gguf(*args, **kwargs):
         raise AssertionError("the GGUF was dequantized again")
 
-    monkeypatch.setattr(gemma3, "load_causal_lm", no_gguf)
+    monkeypatch.setattr("fmrobot.llm.transformers_lm.load_causal_lm", no_gguf)
     folder = gemma3.converted_folder()
     assert (folder / "config.json").is_file() and (folder / "tokenizer.json").is_file()
     assert json.loads((folder / "config.json").read_text())["architectures"] == ["Gemma3ForCausalLM"]
