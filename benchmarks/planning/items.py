@@ -23,6 +23,7 @@ The loader returns held-out items only when asked for the "heldout" split by nam
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -454,17 +455,31 @@ def _cached_task(task: str, options: str):
     return cls(cls.Config(**json.loads(options)))
 
 
-@functools.cache
-def _world():
+@contextlib.contextmanager
+def _scratch_world(world=None):
+    """A bare world to lay scenes out in (tiny renderer: it never renders), closed afterwards: a
+    physics client kept alive for the process would change how other worlds in it render."""
+    if world is not None:
+        yield world
+        return
     from sims.world import World
 
-    return World(renderer="tiny")
+    made = World(renderer="tiny")
+    try:
+        yield made
+    finally:
+        made.close()
 
 
-def scene(item: Item, seed: int) -> tuple[dict[str, Any], dict[str, tuple[float, float, float]]]:
+def scene(item: Item, seed: int, world=None) -> tuple[dict[str, Any], dict[str, tuple[float, float, float]]]:
     """(goal dict, label -> xyz) of the item's task at `seed`, as the environment's reset sets them
-    up (the same goal; positions before the scene settles, within millimetres of the env's)."""
-    world = _world()
+    up (the same goal; positions before the scene settles, within millimetres of the env's).
+    `world`: a bare World to lay it out in (a fresh one, closed afterwards, when None)."""
+    with _scratch_world(world) as scratch:
+        return _scene_in(scratch, item, seed)
+
+
+def _scene_in(world, item: Item, seed: int) -> tuple[dict[str, Any], dict[str, tuple[float, float, float]]]:
     world.reset()
     task = _cached_task(item.task, json.dumps(dict(item.task_options), sort_keys=True))
     _, goal = task.setup(world, np.random.default_rng(seed))
@@ -480,19 +495,20 @@ def item_seeds(item: Item, split: str, n: int, check: bool = True) -> list[int]:
         raise ValueError(f"unknown split {split!r}; splits: {', '.join(SPLITS)}")
     order = np.random.default_rng(_stable("seeds", split, item.id)).permutation(np.asarray(SEEDS[split]))
     chosen: list[int] = []
-    for seed in (int(s) for s in order):
-        if len(chosen) == n:
-            break
-        if check:
-            try:
-                goal, objects = scene(item, seed)
-            except ValueError:  # no layout for these options at this seed: the env fails it too
-                continue
-            try:
-                resolve(item, seed, goal, objects)
-            except ItemNotApplicable:
-                continue
-        chosen.append(seed)
+    with _scratch_world() as world:
+        for seed in (int(s) for s in order):
+            if len(chosen) == n:
+                break
+            if check:
+                try:
+                    goal, objects = scene(item, seed, world)
+                except ValueError:  # no layout for these options at this seed: the env fails it too
+                    continue
+                try:
+                    resolve(item, seed, goal, objects)
+                except ItemNotApplicable:
+                    continue
+            chosen.append(seed)
     if len(chosen) < n:
         raise ValueError(f"item {item.id} fits only {len(chosen)} of the {len(SEEDS[split])} seeds of {split}, "
                          f"fewer than {n}")

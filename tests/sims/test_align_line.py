@@ -116,3 +116,13 @@ def test_bad_configs_fail_with_what_was_expected():
     spec = AlignLine(AlignLineConfig(level="L3")).spec()
     assert any("cylinders" in t.text for t in spec.templates)
     assert np.all([v.endswith((" cylinder", " bowl")) for v in spec.vocabulary])
+
+
+def test_a_row_beside_a_bowl_is_the_same_goal_in_any_block_order():
+    from sims.tasks.align_line import AlignLine, AlignLineGoal
+
+    task = AlignLine()
+    beside = AlignLineGoal(mode="behind", blocks=("red block", "blue block", "green block"), bowl="pink bowl")
+    ordered = beside.model_copy(update={"mode": "ordered"})
+    assert len({g.blocks for g in task.equivalent_goals(beside)}) == 6
+    assert task.equivalent_goals(ordered) == [ordered]  # left to right as named: the order is the goal
