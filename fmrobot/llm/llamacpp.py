@@ -50,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fmrobot.errors import ConfigError
 from fmrobot.interfaces import Message
+from fmrobot.llm.transformers_lm import common_prefix
 
 INSTALL = ("pip install 'fmrobot[llamacpp]' (builds llama-cpp-python from source, about 9 minutes; add "
            "CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF\" where "
@@ -204,7 +205,7 @@ class LlamaCppLM:
         if self._last is not None and self._last[0] == ids and held == ids:
             self.stats["cached_tokens"] += len(ids)
             return self._last[1]
-        common = min(_common_prefix(held, ids), len(ids) - 1)  # at least one token runs, for its logits
+        common = min(common_prefix(held, ids), len(ids) - 1)  # at least one token runs, for its logits
         llm.n_tokens = common  # eval drops the cache past this point first
         llm.eval(ids[common:])
         import numpy as np
@@ -281,11 +282,3 @@ def _log_softmax(row):
     row = np.asarray(row, dtype=np.float64)
     top = row.max()
     return row - (top + np.log(np.exp(row - top).sum()))
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i

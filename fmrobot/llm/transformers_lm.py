@@ -151,12 +151,12 @@ class TransformersLM:
             raise ValueError("every continuation must have at least one token")
         shared = prompts[0]
         for ids in prompts[1:]:
-            shared = shared[:_common_prefix(shared, ids)]
+            shared = shared[:common_prefix(shared, ids)]
         if not shared:  # nothing in common to attend to: one pass per prompt
             return [self.score_many([request])[0] for request in requests]
         # Start from what the cache already holds of it (a new prompt's few-shot part), so
         # the rest of each prompt runs inside the same pass as the continuations.
-        cached = max((_common_prefix(key, shared) for key in self._prefixes), default=0)
+        cached = max((common_prefix(key, shared) for key in self._prefixes), default=0)
         base = shared[:cached] if cached else shared
         cache, last_logits = self._prompt_state(base)
         start = len(base)
@@ -328,7 +328,7 @@ class TransformersLM:
             return cache, logits, len(key)
         inside = [k for k in self._prefixes if len(k) < len(key) and key[:len(k)] == k]
         if not inside:
-            shared = max((_common_prefix(k, key) for k in self._prefixes), default=0)
+            shared = max((common_prefix(k, key) for k in self._prefixes), default=0)
             if shared < 2:  # nothing worth keeping apart: keep this prompt whole
                 cache, logits = self._prompt_state(prompt_ids)
                 return cache, logits, len(key)
@@ -359,7 +359,7 @@ class TransformersLM:
             return self._prefixes[key]
         best, best_len = None, 0
         for cached_key in self._prefixes:
-            common = _common_prefix(cached_key, key)
+            common = common_prefix(cached_key, key)
             if common > best_len:
                 best, best_len = cached_key, common
         best_len = min(best_len, len(key) - 1)  # at least one token must run to get the last logits
@@ -413,7 +413,8 @@ class _TokenTree:
             self.paths.append(path)
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens two token sequences share."""
     n = min(len(a), len(b))
     i = 0
     while i < n and a[i] == b[i]:

@@ -11,13 +11,21 @@ model's error, a failed plan is not.
 As in llm_scoring, colour words the scene does not use are first restated as the
 nearest scene colour (fmrobot/colors.py), and each goal's score under a content-free
 instruction ("N/A") is partly subtracted, so that goals the model likes anyway do not
-win by their wording. When the best goal acts on an object the instruction does not name, and
+win by their wording. Explicit references weigh in as well (fmrobot/planning/grounding.py):
+a goal loses `mention_weight` for each object the instruction names that it is not about
+(by colour and noun, by position as in "the leftmost block", or left out against a word
+of exclusion), for acting on an object the instruction excludes, for a side relation the
+words never ask for, and for contradicting a stated stacking fact ("the red block on the
+blue one"). When the best goal acts on an object the instruction does not name, and
 a goal that swaps it for another of its kind scores within `ask_margin`, the words left
 the choice open: the decision is a question listing those goals, and the responder's
 answer picks the plan.
 
 After a failed step the same goal is resumed at the failed step (or the pick before
-it), as the oracle planner does: steps before it are done.
+it), as the oracle planner does: steps before it are done. After the shield refused the
+chosen goal, the best goal that avoids the refused step and fits the words as well is
+taken instead, unless the words fit the refused goal exactly (then the request itself is
+what was refused).
 """
 
 from __future__ import annotations
@@ -55,10 +63,11 @@ class LlmGoalConfig(BaseModel):
     calibration_strength: float = Field(default=0.5, ge=0.0, le=1.0)
     content_free: str = "N/A"
     ground_colors: bool = True  # restate colour words as colours of perceived objects
-    # Explicit references: each object the goal names that the instruction does not, and each one
-    # the instruction names that the goal does not, costs this much (log-likelihood units).
+    # Each mismatch with what the words say explicitly (an object named but not in the goal, an
+    # excluded object acted on, a side never asked for, a stated stacking fact contradicted)
+    # costs this much (log-likelihood units).
     mention_weight: float = Field(default=6.0, ge=0.0)
-    ask_for_help: bool = True  # ask when the best goals are too close to call
+    ask_for_help: bool = True  # ask when the words leave open which object is meant
     # Calibrated log-likelihood gap under which a goal that swaps an object the instruction did not
     # name for another of its kind is as likely: then the instruction left it open.
     ask_margin: float = Field(default=8.0, ge=0.0)
