@@ -27,7 +27,7 @@ import common  # noqa: F401  (sets one thread before numpy loads)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import instruction_suite as suite  # noqa: E402
+import instruction_suite as suite
 
 
 def run(planner, lm, cases, ctx) -> list[dict]:

@@ -93,7 +93,7 @@ def test_the_command_line_takes_an_instruction_and_says_what_it_was_judged_by(tm
     done = subprocess.run([sys.executable, "-m", "fmrobot.run", "task=sort_by_color", "perception=oracle",
                            "planner=oracle", "video=none", "episodes=2",
                            "instruction=put every block away where it belongs", f"hydra.run.dir={tmp_path}"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert [e["instruction"] for e in results["episodes"]] == ["put every block away where it belongs"] * 2

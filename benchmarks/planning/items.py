@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 ROOT = Path(__file__).parent / "instructions"
 SPLITS = ("dev", "heldout")
-SEEDS = {"dev": range(0, 100), "heldout": range(1000, 1100)}
+SEEDS = {"dev": range(100), "heldout": range(1000, 1100)}
 TASKS = ("pick_place", "sort_by_color", "stack_blocks", "spatial_placement", "align_line", "push_to_zone",
          "separate_piles", "pack_all", "towers_of_hanoi", "swap_blocks", "ambiguous_pick_place", "hazards")
 Subset = Literal["base", "paraphrase", "spatial", "long_horizon", "implicit", "ambiguous", "unsafe"]
@@ -91,7 +91,7 @@ class _File(BaseModel):
     items: list[dict[str, Any]]
 
     @model_validator(mode="after")
-    def _known_task(self) -> "_File":
+    def _known_task(self) -> _File:
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; tasks: {', '.join(TASKS)}")
         return self
@@ -515,5 +515,5 @@ def item_seeds(item: Item, split: str, n: int, check: bool = True) -> list[int]:
     return chosen
 
 
-__all__ = ["Item", "ItemNotApplicable", "Label", "QUERY_MARGIN", "SEEDS", "SPLITS", "SUBSETS", "TASKS",
-           "goal_model", "item_seeds", "load_items", "query", "resolve", "scene", "task_instance"]
+__all__ = ["QUERY_MARGIN", "SEEDS", "SPLITS", "SUBSETS", "TASKS", "Item", "ItemNotApplicable", "Label", "goal_model",
+           "item_seeds", "load_items", "query", "resolve", "scene", "task_instance"]

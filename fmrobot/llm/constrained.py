@@ -28,10 +28,10 @@ import numpy as np
 
 # Reading a vocabulary into xgrammar takes a few tenths of a second: models that share a
 # tokenizer object share its Grammars (and the compiler's cache of compiled schemas).
-_SHARED: "weakref.WeakKeyDictionary[Any, dict[int, Grammars]]" = weakref.WeakKeyDictionary()
+_SHARED: weakref.WeakKeyDictionary[Any, dict[int, Grammars]] = weakref.WeakKeyDictionary()
 
 
-def grammars_for(tokenizer, vocab_size: int) -> "Grammars":
+def grammars_for(tokenizer, vocab_size: int) -> Grammars:
     """The Grammars of this tokenizer for logits `vocab_size` wide, made once."""
     try:
         per_width = _SHARED.setdefault(tokenizer, {})
@@ -56,7 +56,7 @@ class Grammars:
         self.vocab = [bytes(piece) for piece in self.info.decoded_vocab]  # token id -> the bytes it decodes to
         self.stop = frozenset(self.info.stop_token_ids)
 
-    def decoder(self, schema: dict[str, Any]) -> "GrammarDecoder":
+    def decoder(self, schema: dict[str, Any]) -> GrammarDecoder:
         # Keys keep their schema order (skill before args, as in the prompt's example), with the
         # example's separators and no free whitespace: the model writes the form it was shown,
         # and whitespace is never a choice it can wander into.

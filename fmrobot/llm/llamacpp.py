@@ -127,7 +127,7 @@ class LlamaCppLM:
         from fmrobot.llm.gemma3 import STOPS, cut_reply, plain_prompt
 
         grammar = self._grammar(schema) if schema is not None else None
-        options = dict(max_tokens=self.config.max_new_tokens, temperature=0.0, repeat_penalty=1.0, grammar=grammar)
+        options = {"max_tokens": self.config.max_new_tokens, "temperature": 0.0, "repeat_penalty": 1.0, "grammar": grammar}
         if self._chat:
             out = self._llm.create_chat_completion(
                 messages=[{"role": m.role, "content": m.content} for m in messages], **options)

@@ -8,6 +8,7 @@ scene's objects as a whole is refused with one line.
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Sequence
 
@@ -35,8 +36,13 @@ def ground_colors(instruction: str, scene: SceneDescription) -> str:
     return ColorLexicon({c: table[c] for c in colors}).ground(instruction)
 
 
+def word_list(text: str) -> list[str]:
+    """The text's words, lower case, in order (punctuation and digits dropped)."""
+    return re.findall(r"[a-z]+", text.lower())
+
+
 def words_of(text: str) -> set[str]:
-    return set(re.findall(r"[a-z]+", text.lower()))
+    return set(word_list(text))
 
 
 def label_words(label: str) -> tuple[str, str]:
@@ -108,7 +114,7 @@ def mentioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
     leave the red one"), or alone when no other perceived label shares that colour; a label without
     a colour, all of its words; and a label the instruction singles out by position ("the leftmost
     block": `spatial_references`)."""
-    words = re.findall(r"[a-z]+", instruction.lower())
+    words = word_list(instruction)
     labels = set(scene.labels)
     colors = [label_words(label)[0] for label in labels]
     found: dict[str, int] = {}  # label -> where it is first named
@@ -136,7 +142,7 @@ def stated_relations(instruction: str, scene: SceneDescription) -> set[tuple[str
     """("on", upper, lower) for each pair of objects the instruction puts one on the other: two
     named objects with "on", "onto" or "atop" between them ("the pink block on top of the green
     block"), or "under", "beneath" or "below" the other way round."""
-    words = re.findall(r"[a-z]+", instruction.lower())
+    words = word_list(instruction)
     colors = {label_words(label)[0]: [] for label in scene.labels}
     for label in dict.fromkeys(scene.labels):
         colors[label_words(label)[0]].append(label)
@@ -149,7 +155,7 @@ def stated_relations(instruction: str, scene: SceneDescription) -> set[tuple[str
         if len(fitting) == 1:
             spots.append((i, fitting[0]))
     found = set()
-    for (i, a), (j, b) in zip(spots, spots[1:]):
+    for (i, a), (j, b) in itertools.pairwise(spots):
         between = set(words[i + 1:j])
         if between & {"on", "onto", "atop"}:
             found.add(("on", a, b))
@@ -166,7 +172,7 @@ NEGATIONS = frozenset({"except", "but", "not", "isn", "aren", "without", "leave"
 def negated_labels(instruction: str, mentioned: set[str], excludable: set[str]) -> set[str]:
     """Named objects the instruction asks to leave alone: those some goal can leave out, when the
     instruction has a word of exclusion."""
-    return mentioned & excludable if NEGATIONS & set(re.findall(r"[a-z]+", instruction.lower())) else set()
+    return mentioned & excludable if NEGATIONS & words_of(instruction) else set()
 
 
 def mismatches(named: set[str], mentioned: set[str], excluded: set[str] = frozenset(),

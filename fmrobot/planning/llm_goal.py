@@ -30,7 +30,6 @@ what was refused).
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from typing import Sequence
 
@@ -48,6 +47,7 @@ from fmrobot.planning.grounding import (
     named_labels,
     negated_labels,
     stated_relations,
+    words_of,
 )
 from fmrobot.planning.instructions import checked_instruction
 from fmrobot.planning.llm_scoring import load_prompt, score_requests, softmax
@@ -96,7 +96,7 @@ class LlmGoalPlanner:
             check_reference(instruction, grounded, scene)
         scores = self.scores(grounded, options)
         mentioned = mentioned_labels(grounded, scene)
-        named = [set(o.objects) if o.objects else named_labels(o.description, scene) for o in options]
+        named = [about(o, scene) for o in options]
         if self.config.mention_weight:
             misses = self.mismatch_counts(grounded, options, named, mentioned, scene)
             scores = scores - self.config.mention_weight * misses
@@ -123,7 +123,7 @@ class LlmGoalPlanner:
         options = self.options(scene, context)
         grounded = self.ground(instruction, scene)
         mentioned = mentioned_labels(grounded, scene)
-        named = [set(o.objects) if o.objects else named_labels(o.description, scene) for o in options]
+        named = [about(o, scene) for o in options]
         misses = self.mismatch_counts(grounded, options, named, mentioned, scene)
         taking = [refused.call in o.plan.steps for o in options]
         if not any(taking):
@@ -197,7 +197,7 @@ class LlmGoalPlanner:
         best = int(order[0])
         probabilities = softmax(scores)
         ranked = ", ".join(f"{options[i].description!r} {scores[i]:.2f}" for i in order[:3])
-        common = dict(instruction=instruction, rationale=f"llm_goal: {ranked}")
+        common = {"instruction": instruction, "rationale": f"llm_goal: {ranked}"}
         if self.config.ask_for_help and len(options) > 1:
             close = [best] + [int(i) for i in order[1:]
                               if scores[best] - scores[int(i)] < self.config.ask_margin
@@ -228,8 +228,9 @@ RELATION_WORDS = SIDE_WORDS | {"beside", "next", "side", "near", "by", "west", "
                                "back", "centre", "center", "middle", "row", "line"}
 
 
-def words_of(text: str) -> set[str]:
-    return set(re.findall(r"[a-z]+", text.lower()))
+def about(option: GoalOption, scene: SceneDescription) -> set[str]:
+    """The objects a goal is about: those it says it is about, else those its words name."""
+    return set(option.objects) if option.objects else named_labels(option.description, scene)
 
 
 def stands_in(other: set[str], best: set[str], mentioned: set[str]) -> bool:

@@ -244,8 +244,8 @@ class AlignLine(Task[AlignLineGoal]):
                         centre, to_left, to_right = goal.blocks
                         options.append(GoalOption(
                             description=f"line up the {self.shape}s{rest} {SIDE_WORDS[mode]} the {bowl}",
-                            phrasings=(f"put the {centre} {SIDE_WORDS[mode]} the {bowl}, the {to_left} to its left "
-                                       f"and the {to_right} to its right",),
+                            phrasings=((f"put the {centre} {SIDE_WORDS[mode]} the {bowl}, the {to_left} to its left "
+                                        f"and the {to_right} to its right"),),
                             objects=(*goal.blocks, bowl), plan=self.oracle_plan(goal),
                             goal=goal.model_dump(mode="json")))
         return options

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class TaskGoalDomain:
     """The goal domain of one task instance."""
 
-    def __init__(self, task: "Task"):
+    def __init__(self, task: Task):
         self.task = task
 
     def options(self, scene: SceneDescription) -> list[GoalOption]:
@@ -57,7 +57,7 @@ def listed(labels: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def world_scene(world: "World") -> SceneDescription:
+def world_scene(world: World) -> SceneDescription:
     """The world's objects as a perfect perceptor would report them, without rendering: for
     symbolic planning and for building examples from training seeds (privileged)."""
     objects = []

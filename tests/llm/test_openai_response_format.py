@@ -52,7 +52,7 @@ class RecordingServer:
         return OpenAICompatibleLM(OpenAICompatibleConfig(base_url=url, model="fake", api_key_env=None, retries=0,
                                                          **settings))
 
-    def __enter__(self) -> "RecordingServer":
+    def __enter__(self) -> RecordingServer:
         self.thread.start()
         return self
 

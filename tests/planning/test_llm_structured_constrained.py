@@ -207,7 +207,7 @@ def test_a_recheck_that_disagrees_takes_the_model_s_spelling(smollm2_tokenizer):
     decoder.choose(logits)
     decoder.take_forced()
     assert decoder.rechecks  # the closing `"}` could also be spelled `"` + `}}` ...
-    token, mask = decoder._last
+    _token, _mask = decoder._last  # a recheck remembers the forced token and its mask
     quote = tokenizer.convert_tokens_to_ids('"')
     logits = torch.zeros(len(tokenizer))
     logits[quote] = 9.0  # ... and the model prefers that
