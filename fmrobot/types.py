@@ -517,6 +517,13 @@ class StageTimes(Value):
     help: float = 0.0  # waiting for an answer to a request for help
 
 
+class CrashedAttempt(Value):
+    """An attempt at an episode that did not finish: its worker died, or the episode code raised."""
+
+    attempt: int  # 1 for the first try
+    reason: str
+
+
 class EpisodeResult(Value):
     task: str
     seed: int
@@ -537,6 +544,9 @@ class EpisodeResult(Value):
     wall_time: float
     trace_file: str | None = None
     video_file: str | None = None
+    # The episode never finished (failure_reason says why): a crash, not a failure of the stack.
+    crashed: bool = False
+    attempts: tuple[CrashedAttempt, ...] = ()  # earlier attempts that crashed before this one, in order
 
 
 PlanDecision.model_rebuild()

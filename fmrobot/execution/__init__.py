@@ -72,5 +72,5 @@ def crashed_result(task: str, seed: int, error: BaseException) -> EpisodeResult:
     return EpisodeResult(
         task=task, seed=seed, instruction="", success=False, predicates={"success": False}, env_steps=0,
         skill_calls=0, replans=0, failure_reason=f"crashed: {type(error).__name__}: {error}",
-        latency=StageTimes(), wall_time=0.0,
+        latency=StageTimes(), wall_time=0.0, crashed=True,
     )
