@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
              f"{100 * c['wilson_95'][0]:.1f}-{100 * c['wilson_95'][1]:.1f}%"] for c in cells]
     print(common.table(["task", "configuration", "level", "succeeded", "rate", "95% CI"], rows))
     total = sum(c["episodes"] for c in report["cells"])
-    state = "complete" if report["complete"] else "INCOMPLETE"
+    crashed = sum(len(c["crashed_seeds"]) for c in report["cells"])
+    state = ("complete" if report["complete"] else
+             f"INCOMPLETE: {crashed} crashed, rerun the same command to redo them" if crashed else "INCOMPLETE")
     print(f"{report['suite']['name']}: {total} episodes recorded ({state}); report in {out / 'results.md'}",
           flush=True)
     return 0

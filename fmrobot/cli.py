@@ -172,8 +172,10 @@ def _check_search_path_overrides(overrides: Sequence[str]) -> None:
                                       f"configs ({registry.UNTRUSTED_ENV} is set): {', '.join(allowed)}")
 
 
-def hydra_command(config_name: str, job: Callable[[DictConfig], Any]) -> Callable[[], None]:
-    """A console entry point that composes `configs/<config_name>.yaml` and runs `job` on it."""
+def hydra_command(config_name: str, job: Callable[[DictConfig], Any],
+                  prepare: Callable[[list[str]], list[str]] | None = None) -> Callable[[], None]:
+    """A console entry point that composes `configs/<config_name>.yaml` and runs `job` on it; `prepare`
+    checks (and may extend) the command line before Hydra composes it and writes into the run directory."""
     import hydra
     from hydra.core.plugins import Plugins
     from omegaconf.errors import OmegaConfBaseException
@@ -201,6 +203,8 @@ def hydra_command(config_name: str, job: Callable[[DictConfig], Any]) -> Callabl
             security.check_arguments(sys.argv[1:])
             if registry.untrusted_configs():
                 check_untrusted_command(config_name, sys.argv[1:])
+            if prepare is not None:
+                sys.argv[1:] = prepare(sys.argv[1:])
         except FmrobotError as error:
             fail(str(error))
         # Hydra prints its own errors over several lines (and a hint about HYDRA_FULL_ERROR); raised

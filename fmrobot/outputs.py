@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -65,11 +66,24 @@ def summarize(results: Sequence[EpisodeResult]) -> dict[str, Any]:
         "median_stage_seconds": {
             stage: statistics.median(getattr(r.latency, stage) for r in results) for stage in stages
         },
+        "crashed": sum(r.crashed for r in results),
         "failures": {str(r.seed): r.failure_reason for r in results if not r.success},
+        "failure_reasons": failure_reasons(results),
         # A user's instruction is judged by each seed's task goal unless a goal came with it.
         "given_instruction": any(r.given_instruction for r in results),
         "judged_by": sorted({r.judged_by for r in results}),
     }
+
+
+def failure_reasons(results: Sequence[EpisodeResult]) -> list[dict[str, Any]]:
+    """The reasons of failed episodes, each with its count and seeds, most frequent first."""
+    seeds: dict[str, list[int]] = {}
+    for result in results:
+        if not result.success:
+            seeds.setdefault(result.failure_reason or "no reason recorded", []).append(result.seed)
+    counts = Counter({reason: len(s) for reason, s in seeds.items()})
+    return [{"reason": reason, "count": count, "seeds": sorted(seeds[reason])}
+            for reason, count in counts.most_common()]
 
 
 def write_results(run_dir: Path, results: Sequence[EpisodeResult], config: dict[str, Any]) -> Path:
@@ -92,12 +106,35 @@ def summary_line(task: str, summary: dict[str, Any], results_path: Path) -> str:
         shown = results_path.resolve().relative_to(Path.cwd().resolve())
     except ValueError:
         pass  # outside the working directory: keep it absolute
+    crashed = f"; {summary['crashed']} crashed" if summary.get("crashed") else ""
     line = (
         f"{task}: {summary['successes']}/{summary['episodes']} episodes succeeded "
-        f"({100 * summary['success_rate']:.1f}%); results in {shown}"
+        f"({100 * summary['success_rate']:.1f}%){crashed}; results in {shown}"
     )
     if summary.get("given_instruction"):
         judged = ("the goal given with it" if summary.get("judged_by") == ["given"]
                   else "each seed's task goal (recorded per episode as `goal` in results.json)")
         line += f"\n  your instruction was judged by {judged}"
-    return line
+    return line + failure_report(summary.get("failure_reasons") or [])
+
+
+#: Reasons listed on the terminal; the rest are in results.json.
+SHOWN_REASONS = 5
+
+
+def failure_report(reasons: Sequence[dict[str, Any]], width: int = 300) -> str:
+    """Lines under the summary line: why episodes failed, grouped by reason, most frequent first."""
+    if not reasons:
+        return ""
+    lines = ["", "  why episodes failed (count: reason [seeds]):"]
+    for entry in reasons[:SHOWN_REASONS]:
+        reason = " ".join(str(entry["reason"]).split())
+        reason = reason if len(reason) <= width else reason[:width - 3] + "..."
+        seeds = entry["seeds"]
+        listed = ", ".join(map(str, seeds[:6])) + (", ..." if len(seeds) > 6 else "")
+        lines.append(f"  {entry['count']:>4}: {reason} [seed{'s' if len(seeds) > 1 else ''} {listed}]")
+    hidden = reasons[SHOWN_REASONS:]
+    if hidden:
+        lines.append(f"  and {sum(e['count'] for e in hidden)} more failures with {len(hidden)} other reasons "
+                     "(results.json: summary.failure_reasons)")
+    return "\n".join(lines)

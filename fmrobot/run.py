@@ -1,26 +1,34 @@
 """`python -m fmrobot.run task=pick_place ...`: compose the config, run episodes, report.
 
 The run directory (Hydra's `hydra.run.dir`) receives results.json, traces/ and videos/.
-The last line printed is a one-line summary with the success count and rate.
+A directory that already holds a run of the same config is resumed (fmrobot/resume.py).
+The summary line comes last but for the failure reasons under it. The exit status is 0,
+or 3 if episodes crashed (unless allow_crashes=true), or 4 if every episode failed in
+planning (a planner or language-model error); 2 is a config error (fmrobot/cli.py).
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from fmrobot.cli import hydra_command
+from fmrobot.errors import ConfigError
 from fmrobot.outputs import summarize, summary_line, write_results
+from fmrobot.resume import check_resumable, earlier_crashes, split_recorded, with_earlier_crashes
 from fmrobot.stack import RunSettings, check_run_keys, resolve_components
 from fmrobot.types import EpisodeResult
 
+EXIT_CRASHED = 3
+EXIT_PLANNING_FAILED = 4
+
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Run every episode the config asks for; return the summary."""
+    """Run every episode the config asks for that `run_dir` does not hold yet; return the summary."""
     from tqdm import tqdm
 
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -28,31 +36,95 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     check_run_keys(config)
     settings = RunSettings.from_config(config)
     parts = resolve_components(config)  # fail fast, before anything heavy loads
+    recorded = _recorded(run_dir, config, settings)
     executor = parts["executor"].build()
 
     from fmrobot.execution import RunJob
 
     seeds = tuple(range(settings.seed, settings.seed + settings.episodes))
-    job = RunJob(config=config, run_dir=str(run_dir), seeds=seeds, video_seeds=settings.video_seeds(),
+    results, pending = split_recorded(recorded, seeds)
+    crashes = earlier_crashes(recorded)
+    if recorded is not None:
+        redone = sum(s in crashes for s in pending)
+        print(f"resuming the run in {run_dir}: {len(results)} of {len(seeds)} episodes recorded, running "
+              f"{len(pending)}" + (f" ({redone} crashed before)" if redone else ""), file=sys.stderr, flush=True)
+    job = RunJob(config=config, run_dir=str(run_dir), seeds=tuple(pending), video_seeds=settings.video_seeds(),
                  annotate=settings.annotate, instruction=settings.instruction, goal=settings.goal)
-    results: list[EpisodeResult] = []
-    with tqdm(total=len(seeds), desc=str(config["task"].get("name", "episodes")), unit="ep",
-              disable=len(seeds) == 1, file=sys.stderr, dynamic_ncols=True) as bar:
+    with tqdm(total=len(pending), desc=str(config["task"].get("name", "episodes")), unit="ep",
+              disable=len(pending) <= 1, file=sys.stderr, dynamic_ncols=True) as bar:
 
         def record(result: EpisodeResult) -> None:
-            results.append(result)
+            results.append(with_earlier_crashes(result, crashes.get(result.seed, ())))
             write_results(run_dir, results, config)  # after every episode: nothing is lost on a crash
             bar.update(1)
             bar.set_postfix(success=f"{sum(r.success for r in results)}/{len(results)}")
 
-        executor.run(job, record)
+        if pending:
+            executor.run(job, record)
     summary = summarize(results)
     path = write_results(run_dir, results, config)
     print(summary_line(str(config["task"].get("name", "?")), summary, path), flush=True)
     return summary
 
 
-main = hydra_command("run", lambda cfg: run(cfg, Path(HydraConfig.get().runtime.output_dir)))
+def _recorded(run_dir: Path, config: dict[str, Any], settings: RunSettings):
+    """The run `run_dir` holds, to be continued; refuse to overwrite one that may not be."""
+    if settings.resume:
+        return check_resumable(run_dir, config)
+    if (run_dir / "results.json").exists():
+        # `python -m fmrobot.run` moves such a run to a new directory before Hydra writes anything.
+        raise ConfigError(f"{run_dir} holds a recorded run and resume=false: choose a new hydra.run.dir")
+    return None
+
+
+def exit_status(summary: dict[str, Any], settings: RunSettings) -> tuple[int, str | None]:
+    """(status, why) for a finished run: crashes and runs lost wholly to planning errors are not a pass."""
+    if summary["crashed"] and not settings.allow_crashes:
+        return EXIT_CRASHED, (f"{summary['crashed']} episode(s) crashed (reasons above); pass allow_crashes=true "
+                              f"to accept a run with crashed episodes")
+    reasons = summary["failure_reasons"]
+    if summary["episodes"] and not summary["successes"] and all(is_planning_failure(r["reason"]) for r in reasons):
+        return EXIT_PLANNING_FAILED, "every episode failed in planning (the planner or its language model; above)"
+    return 0, None
+
+
+def is_planning_failure(reason: str) -> bool:
+    return reason.startswith("planning:")
+
+
+def prepare_arguments(arguments: Sequence[str]) -> list[str]:
+    """Before Hydra writes into the run directory: refuse a config that may not continue the run there,
+    and with resume=false, move the new run to a fresh directory beside it."""
+    from fmrobot.compose import compose_command_line
+    from fmrobot.resume import fresh_dir
+
+    cfg = compose_command_line("run", arguments)
+    if cfg is None:
+        return list(arguments)
+    run_dir = Path(str(cfg.hydra.run.dir)).absolute()
+    config = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
+    assert isinstance(config, dict)
+    resume = config.get("resume", True)
+    if resume is False:
+        target = fresh_dir(run_dir)
+        if target != run_dir:
+            print(f"resume=false: {run_dir} holds a run, which is kept; this one goes to {target}",
+                  file=sys.stderr, flush=True)
+            return [*arguments, f"hydra.run.dir={target}"]
+        return list(arguments)
+    check_resumable(run_dir, config)
+    return list(arguments)
+
+
+def _job(cfg: DictConfig) -> None:
+    summary = run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    status, why = exit_status(summary, RunSettings.from_config(OmegaConf.to_container(cfg, resolve=True)))
+    if status:
+        print(f"fmrobot: {why}; exit status {status}", file=sys.stderr, flush=True)
+        sys.exit(status)
+
+
+main = hydra_command("run", _job, prepare=prepare_arguments)
 
 
 if __name__ == "__main__":

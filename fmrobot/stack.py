@@ -34,6 +34,9 @@ class RunSettings(BaseModel):
     instruction: str | None = Field(default=None, min_length=1, max_length=2000)
     # Goal fields (the task's goal model) to judge by; None: the task's goal for each seed.
     goal: dict[str, Any] | None = None
+    # Into a run directory that holds a run of this config: continue it (false: start over beside it).
+    resume: bool = True
+    allow_crashes: bool = False  # true: a run whose episodes crashed still exits 0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "RunSettings":

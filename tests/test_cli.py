@@ -36,9 +36,11 @@ def test_two_episodes_write_results_traces_and_one_video(tmp_path):
         assert (run_dir / record["trace_file"]).exists()
     assert episodes[0]["video_file"] == "videos/seed_000005.mp4" and episodes[1]["video_file"] is None
     assert (run_dir / "videos" / "seed_000005.mp4").stat().st_size > 10_000
-    last = done.stdout.strip().splitlines()[-1]
-    assert last.startswith(f"pick_place: {summary['successes']}/2 episodes succeeded")
-    assert last.endswith("results in out/results.json")  # relative to the working directory
+    # The summary line, followed only by the reasons of failed episodes, if any.
+    line = next(line for line in done.stdout.splitlines() if line.startswith("pick_place: "))
+    assert line.startswith(f"pick_place: {summary['successes']}/2 episodes succeeded")
+    assert line.endswith("results in out/results.json")  # relative to the working directory
+    assert ("why episodes failed" in done.stdout) == (summary["successes"] < 2)
 
 
 def test_bad_value_is_one_clear_line_and_exit_code_2(tmp_path):

@@ -4,6 +4,9 @@ Appending whole lines and syncing each one means a crash or SIGKILL can lose at 
 episode being written, and only as a torn last line without a newline, which the next
 start cuts away. The (cell, seed) pairs in the ledger are what the harness treats as done,
 so an episode is recorded exactly once however often the run is interrupted.
+
+A crashed episode (its worker died, or its code raised) is recorded too, but is not done:
+the next start runs it again, and the first record that did not crash is the one that counts.
 """
 
 from __future__ import annotations
@@ -56,6 +59,12 @@ def record_key(record: dict[str, Any]) -> Key:
     return str(record["cell"]), int(record["seed"])
 
 
+def is_crashed(record: dict[str, Any]) -> bool:
+    """The episode never finished. Ledgers written before results had a `crashed` field say so in the reason."""
+    result = record.get("result") or {}
+    return bool(result.get("crashed")) or str(result.get("failure_reason") or "").startswith("crashed:")
+
+
 def lock_folder(out: Path) -> IO[str]:
     """Hold <out>/.lock exclusively until the returned file is closed."""
     out.mkdir(parents=True, exist_ok=True)
@@ -75,8 +84,8 @@ class Ledger:
     def __init__(self, out: Path):
         self.out = Path(out)
         self.path = self.out / LEDGER_FILE
-        self.records: list[dict[str, Any]] = []
-        self.done: set[Key] = set()
+        self._counted: dict[Key, dict[str, Any]] = {}  # the record that counts, one per (cell, seed)
+        self.done: set[Key] = set()  # keys with a record that did not crash
         self.duplicates = 0
         self.repaired_bytes = 0
         self._lock = None
@@ -110,12 +119,14 @@ class Ledger:
         if key in self.done:
             self.duplicates += 1
             return False
-        self.done.add(key)
-        self.records.append(record)
+        self._counted[key] = record  # replaces a crashed record of the key
+        if not is_crashed(record):
+            self.done.add(key)
         return True
 
     def append(self, record: dict[str, Any]) -> bool:
-        """Write one record durably; False (and nothing written) if its (cell, seed) is already in."""
+        """Write one record durably; False (and nothing written) if its (cell, seed) is already done.
+        A crashed record is written, but its (cell, seed) stays to be done."""
         assert self._handle is not None, "use the ledger inside `with`"
         if record_key(record) in self.done:
             self.duplicates += 1
@@ -127,17 +138,21 @@ class Ledger:
         self._remember(record)
         return True
 
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The record that counts for each (cell, seed) seen, in the order they were first recorded."""
+        return list(self._counted.values())
+
     def done_seeds(self, cell: str) -> set[int]:
         return {seed for c, seed in self.done if c == cell}
 
 
 def unique_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """First record per (cell, seed): what a report counts even if a ledger was merged by hand."""
-    seen: set[Key] = set()
-    kept = []
+    """One record per (cell, seed), in first-seen order: the first that did not crash, else the last crash.
+    What a report counts, even if a ledger was merged by hand."""
+    kept: dict[Key, dict[str, Any]] = {}
     for record in records:
         key = record_key(record)
-        if key not in seen:
-            seen.add(key)
-            kept.append(record)
-    return kept
+        if key not in kept or is_crashed(kept[key]):
+            kept[key] = record
+    return list(kept.values())

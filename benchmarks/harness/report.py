@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from benchmarks.common import table
-from benchmarks.harness.ledger import LEDGER_FILE, read_ledger, unique_records
+from benchmarks.harness.ledger import LEDGER_FILE, is_crashed, read_ledger, unique_records
 from benchmarks.harness.pinning import read_pinned, write_json
 from benchmarks.harness.stats import Blame, attribute, attribution_counts, classify_failure, wilson_interval
 from benchmarks.harness.suite import BASE, ORACLE_BOTH, ORACLE_PERCEPTION, ORACLE_PLANNER, is_oracle, needed_variants
@@ -40,6 +40,7 @@ def cell_summary(cell_id: str, meta: Mapping[str, Any], records: Sequence[Mappin
             stages[stage] += 1
             examples.setdefault(stage, (result.get("failure_reason") or "")[:EXAMPLE_CHARS])
     seen = {int(r["seed"]) for r in records}
+    crashed = sorted(int(r["seed"]) for r in records if is_crashed(r))
     # A crashed episode has no timings (zeros), not fast ones: leave it out of the latency medians.
     timed = [r for r in results if classify_failure(r.get("failure_reason")) != "crashed" or r["success"]]
     return {
@@ -55,6 +56,7 @@ def cell_summary(cell_id: str, meta: Mapping[str, Any], records: Sequence[Mappin
         "failure_examples": examples,
         "expected_seeds": len(expected),
         "missing_seeds": sorted(set(expected) - seen),
+        "crashed_seeds": crashed,  # counted as failures until a rerun of the same command redoes them
     }
 
 
@@ -111,7 +113,8 @@ def build_report(pinned: Mapping[str, Any], records: Sequence[Mapping[str, Any]]
         "commit": pinned.get("commit"), "dirty": pinned.get("dirty"),
         "commits": sorted({s.get("commit") or "unknown" for s in starts}),
         "starts": starts, "environment": pinned.get("environment"),
-        "complete": all(not c["missing_seeds"] for c in cells),
+        # Complete: every expected episode ran to its end; a crashed one is redone by the next start.
+        "complete": all(not c["missing_seeds"] and not c["crashed_seeds"] for c in cells),
         "cells": cells, "attribution": attribution, "episodes": episodes,
         "configs": {cell_id: meta["config"] for cell_id, meta in cells_meta.items()},
     }
@@ -145,7 +148,8 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"- seeds {seeds['start']}..{seeds['start'] + seeds['count'] - 1} ({seeds['count']} per cell); "
         f"levels: {', '.join(suite['levels'])}; common overrides: `{' '.join(suite['overrides']) or '-'}`",
         f"- {len(report['starts'])} start(s); report generated {report['generated']}"
-        + ("" if report["complete"] else "; **incomplete: some episodes have not run yet**"),
+        + ("" if report["complete"] else "; **incomplete: some episodes have not run yet or crashed "
+                                         "(a rerun of the same command runs them)**"),
     ]
     if len(report["commits"]) > 1:
         lines.append(f"- **episodes come from {len(report['commits'])} commits**: {', '.join(report['commits'])} "

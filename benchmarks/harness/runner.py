@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from benchmarks.harness.ledger import LEDGER_FILE, Ledger, lock_folder
+from benchmarks.harness.ledger import LEDGER_FILE, Ledger, is_crashed, lock_folder
 from benchmarks.harness.pinning import SUITE_FILE, pin
 from benchmarks.harness.suite import BASE, Cell, Suite, compose_cells
 
@@ -63,7 +63,9 @@ class SuiteRun:
             if ledger.repaired_bytes:
                 self._say(f"ledger: cut a torn last line ({ledger.repaired_bytes} bytes) left by an interrupted run")
             if ledger.records:
-                self._say(f"ledger: {len(ledger.records)} episodes already recorded; running the rest")
+                crashed = sum(is_crashed(r) for r in ledger.records)
+                self._say(f"ledger: {len(ledger.records) - crashed} episodes already recorded; running the rest"
+                          + (f" and redoing {crashed} that crashed" if crashed else ""))
             bases = [(cell, config) for cell, config in cells.values() if cell.variant == BASE]
             for number, (cell, config) in enumerate(bases, start=1):
                 self._run_cell(ledger, cell, config, self.suite.seeds.values(), session, f"[{number}/{len(bases)}]")
@@ -90,7 +92,9 @@ class SuiteRun:
 
     @staticmethod
     def _failed_seeds(ledger: Ledger, cell_id: str) -> list[int]:
-        return sorted(int(r["seed"]) for r in ledger.records if r["cell"] == cell_id and not r["result"]["success"])
+        # A crash is not a failure of the stack for the counterfactual variants to explain.
+        return sorted(int(r["seed"]) for r in ledger.records
+                      if r["cell"] == cell_id and not r["result"]["success"] and not is_crashed(r))
 
     def _run_cell(self, ledger: Ledger, cell: Cell, config: dict[str, Any], seeds: Sequence[int], session: int,
                   tag: str) -> None:
@@ -114,6 +118,7 @@ class SuiteRun:
                      video_seeds=video_seeds(config, pending, self.suite.seeds.start), annotate=settings.annotate)
         executor = registry.resolve("executor", config["executor"]).build()
         expected = set(pending)
+        delivered: set[int] = set()
         successes = 0
         with tqdm(total=len(pending), desc=cell.id, unit="ep", file=sys.stderr, dynamic_ncols=True,
                   disable=not self.progress) as bar:
@@ -129,12 +134,13 @@ class SuiteRun:
                     "result": result.model_dump(mode="json"),
                 })
                 if written:  # an executor that retries may deliver a seed twice; the first one counts
+                    delivered.add(int(result.seed))
                     successes += bool(result.success)
                     bar.update(1)
                     bar.set_postfix(success=f"{successes}/{bar.n}")
 
             executor.run(job, record)
-        missing = expected - ledger.done_seeds(cell.id)
+        missing = expected - delivered - ledger.done_seeds(cell.id)
         if missing:
             raise RuntimeError(f"executor {config['executor'].get('name')!r} returned without results for seeds "
                                f"{sorted(missing)} of {cell.id}")

@@ -1,0 +1,55 @@
+"""Compose a packaged config the way a Hydra command line will, without running or writing anything.
+
+Checks that must come before Hydra writes into the run directory (resuming a run) use it,
+with the same search path `hydra.main` builds: fmrobot's configs, installed plugins'
+config folders and `--config-dir`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from omegaconf import DictConfig
+
+
+def compose_command_line(config_name: str, arguments: Sequence[str]) -> DictConfig | None:
+    """The config (hydra node included) a run of `arguments` will use; None for a command line that runs
+    no single job (--help, --cfg, -m, another config) or that does not compose (Hydra reports that itself)."""
+    from hydra._internal.utils import get_args_parser
+
+    try:
+        args = get_args_parser().parse_args(list(arguments))
+    except SystemExit:  # argparse's own error exit: Hydra prints it when it parses the same line
+        return None
+    if (args.help or args.hydra_help or args.info or args.shell_completion or args.cfg or args.multirun
+            or args.config_name is not None or args.config_path is not None):
+        return None
+    try:
+        return compose(config_name, args.overrides, config_dir=args.config_dir)
+    except Exception:  # a bad override or config: Hydra reports it in its own words when it runs
+        return None
+
+
+def compose(config_name: str, overrides: Sequence[str], config_dir: str | None = None) -> DictConfig:
+    """`configs/<config_name>.yaml` with `overrides`, as a run would see it (hydra node included)."""
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_automatic_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.plugins import Plugins
+    from hydra.types import RunMode
+
+    from fmrobot.cli import PluginConfigSearchPath
+
+    Plugins.instance().register(PluginConfigSearchPath)
+    search_path = create_automatic_config_search_path(None, None, "pkg://fmrobot.configs")
+    if config_dir is not None:
+        search_path.prepend(provider="command-line", path=f"file://{Path(config_dir).resolve()}",
+                            anchor=SearchPathQuery(provider="schema"))
+    GlobalHydra.instance().clear()
+    try:
+        app = Hydra.create_main_hydra2(task_name=f"fmrobot.{config_name}", config_search_path=search_path)
+        return app.compose_config(config_name, list(overrides), run_mode=RunMode.RUN, with_log_configuration=False)
+    finally:
+        GlobalHydra.instance().clear()
