@@ -133,8 +133,24 @@ def test_a_missing_or_foreign_checkpoint_is_one_clear_error(demo_dataset, tmp_pa
     with pytest.raises(ConfigError, match="holds a policy=bc checkpoint, not policy=diffusion"):
         DiffusionPolicy(DiffusionPolicyConfig(checkpoint=str(bc)))
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ConfigError, match="could not read the policy checkpoint"):
+    with pytest.raises(ConfigError, match=r"junk\.pt is not a policy checkpoint: expected a file written by torch"):
         BcPolicy(LearnedPolicyConfig(checkpoint=str(tmp_path / "junk.pt")))
+
+
+def test_a_text_file_or_a_pickled_object_as_checkpoint_says_what_is_wrong_without_suggesting_unsafe_loading(tmp_path):
+    text = tmp_path / "passwd"
+    text.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    with pytest.raises(ConfigError, match="passwd is not a policy checkpoint") as caught:
+        BcPolicy(LearnedPolicyConfig(checkpoint=str(text)))
+    assert "index" not in str(caught.value)
+    torch.save({"format": "fmrobot-policy", "payload": _Pickled()}, tmp_path / "pickled.pt")
+    with pytest.raises(ConfigError, match="holds Python objects besides tensors") as caught:
+        BcPolicy(LearnedPolicyConfig(checkpoint=str(tmp_path / "pickled.pt")))
+    assert "weights_only" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+class _Pickled:
+    """A class instance: torch.load(weights_only=True) refuses it."""
 
 
 @pytest.mark.parametrize("name", ["bc", "diffusion"])

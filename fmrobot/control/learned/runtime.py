@@ -11,6 +11,8 @@ something between the fingers.
 from __future__ import annotations
 
 import math
+import pickle
+import zipfile
 import zlib
 from collections import deque
 from pathlib import Path
@@ -32,7 +34,7 @@ from fmrobot.control.learned.features import (
     skill_context,
 )
 from fmrobot.control.skills import STANDARD_SKILLS
-from fmrobot.errors import ConfigError, SkillArgumentError
+from fmrobot.errors import ConfigError, SkillArgumentError, one_line
 from fmrobot.types import Action, Observation, SceneDescription, SkillCall, SkillSpec, SkillStatus
 
 CHECKPOINT_FORMAT = "fmrobot-policy"
@@ -89,10 +91,18 @@ def load_checkpoint(kind: str, checkpoint: str) -> dict[str, Any]:
     import torch
 
     path = checkpoint_path(kind, checkpoint)
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; torch.load's error for others is cryptic
+        raise ConfigError(f"{path} is not a policy checkpoint: expected a file written by torch.save (as "
+                          f"`python -m fmrobot.train policy={kind}` writes policy.pt)")
     try:  # weights_only: a checkpoint holds tensors and plain values, never code to run
         data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch suggests weights_only=False here; fmrobot never runs code from a checkpoint.
+        raise ConfigError(f"{path} holds Python objects besides tensors and plain values; fmrobot loads only "
+                          f"checkpoints that cannot run code: write it again with `python -m fmrobot.train "
+                          f"policy={kind}`") from None
     except Exception as error:
-        raise ConfigError(f"could not read the policy checkpoint {path}: {error}") from None
+        raise ConfigError(f"could not read the policy checkpoint {path}: {one_line(str(error), 300)}") from None
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise ConfigError(f"{path} is not an fmrobot policy checkpoint")
     if data.get("kind") != kind:
