@@ -144,3 +144,30 @@ def test_a_different_suite_definition_is_refused_and_the_report_rebuilds_alone(i
     assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
     check_exactly_once(out)
     assert f"{SEEDS} episodes recorded (complete)" in rebuilt.stdout
+
+
+def test_a_crashed_episode_leaves_the_run_incomplete_until_a_restart_redoes_it(tmp_path):
+    out = tmp_path / "suite"
+    finish(out)
+    lines = ledger_lines(out)
+    original = json.loads(lines[2])
+    # What the executors record for an episode whose worker died before it could retry.
+    crashed = {**original, "result": {**original["result"], "success": False, "crashed": True, "env_steps": 0,
+                                      "failure_reason": "crashed: RayWorkerDied: the worker died"}}
+    (out / "episodes.jsonl").write_text("".join(lines[:2] + [json.dumps(crashed) + "\n"] + lines[3:]))
+    report = subprocess.run([*command(out), "--report-only"], cwd=ROOT, env=environment(), capture_output=True,
+                            text=True, timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert f"{SEEDS} episodes recorded (INCOMPLETE: 1 crashed, rerun the same command" in report.stdout
+    assert json.loads((out / "results.json").read_text())["cells"][0]["crashed_seeds"] == [original["seed"]]
+    finish(out)
+    records = [json.loads(line) for line in ledger_lines(out)]
+    assert len(records) == SEEDS + 1  # the crash stays in the ledger's history; the redo counts
+    redone = records[-1]
+    assert redone["seed"] == original["seed"] and not redone["result"]["crashed"]
+    assert redone["result"]["success"] == original["result"]["success"]
+    assert per_seed(out)[original["seed"]] == (original["result"]["success"], original["result"]["env_steps"],
+                                               original["result"]["failure_reason"])
+    final = json.loads((out / "results.json").read_text())
+    assert final["complete"] and final["cells"][0]["crashed_seeds"] == []
+    assert final["cells"][0]["successes"] == sum(r["result"]["success"] for r in records if not r["result"]["crashed"])
