@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from fmrobot.types import TOP_DOWN, Action, EpisodeSpec, Observation, Obstruction
 from sims.cameras import Camera, CameraConfig
-from sims.faults import WorldFault, check_physics
+from sims.faults import PhysicsCheck, WorldFault
 from sims.randomization import RandomizationConfig, add_clutter, draw_lighting, episode_rng, tint_table
 from sims.robots import Robot, RobotConfig, robot_class, robot_config
 from sims.tasks.base import Goal, Task
@@ -114,6 +114,7 @@ class TabletopEnv(gym.Env):
         self._recording = False
         self._frames: list[np.ndarray] = []
         self._fault: WorldFault | None = None
+        self._physics_check: PhysicsCheck | None = None  # made for each episode's bodies at reset
         self.observation_space = self._make_observation_space()
         lo = np.array([-1.5, -1.5, 0.0, -1, -1, -1, -1, 0], dtype=np.float32)
         hi = np.array([1.5, 1.5, 2.0, 1, 1, 1, 1, 1], dtype=np.float32)
@@ -136,6 +137,8 @@ class TabletopEnv(gym.Env):
         self._randomize(seed)
         self.world.step(int(self.config.settle_seconds * self.config.physics_hz))
         self._steps = 0
+        self._physics_check = PhysicsCheck(self.world, self.robot.body_id, self.robot.movable_joints,
+                                           self.config.max_object_speed)
         if self._fault is not None:
             self._fault.begin(self.world, seed)
         self._episode = EpisodeSpec(
@@ -211,7 +214,8 @@ class TabletopEnv(gym.Env):
             if self.world.all_at_rest():
                 break
             self.world.step(self.substeps)
-            check_physics(self.world, self.robot.body_id, self.config.max_object_speed, self._steps)
+            self._check_physics()
+        self._check_physics(thorough=True)  # the world about to be judged: every pose too
         return self.observe()
 
     def inject_fault(self, fault: WorldFault | None) -> None:
@@ -250,6 +254,11 @@ class TabletopEnv(gym.Env):
         with quiet_stdout():
             return self.video_camera.render_rgb(self.world.client, self.world.render_flag)
 
+    def _check_physics(self, thorough: bool = False) -> None:
+        if self._physics_check is None:
+            raise RuntimeError("no episode yet: call reset_episode(seed) first")
+        self._physics_check(self._steps, thorough=thorough)
+
     def _control(self, position, orientation, closure: float) -> None:
         self.robot.command(position, orientation, closure)
         if self._fault is not None:
@@ -258,7 +267,7 @@ class TabletopEnv(gym.Env):
         self._steps += 1
         if self._fault is not None:
             self._fault.after_step(self.world, self._steps)
-        check_physics(self.world, self.robot.body_id, self.config.max_object_speed, self._steps)
+        self._check_physics()
         if self._goal is not None:
             self.task.watch(self.world, self._goal)
         if self._recording and self._steps % self.config.video_every == 0:

@@ -70,11 +70,11 @@ class Robot(ABC):
         self.ranges = [u - l for l, u in zip(self.lower, self.upper)]
         self._rest = list(self.home_joints)
         self.ee_link = links[self.ee_link_name]
-        self._movable = [
+        self.movable_joints = [
             j for j in range(pb.getNumJoints(self.body_id, physicsClientId=c))
             if pb.getJointInfo(self.body_id, j, physicsClientId=c)[2] != pb.JOINT_FIXED
         ]
-        self._arm_slots = [self._movable.index(j) for j in self.arm_joints]
+        self._arm_slots = [self.movable_joints.index(j) for j in self.arm_joints]
         self.setup_gripper(links)
         self.reset_home()
         self.gripper_parts = self._measure_gripper()

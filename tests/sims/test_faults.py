@@ -58,6 +58,25 @@ def test_an_object_falling_past_the_table_is_not_a_blow_up(env):
         env.apply(_hold_still(env))
 
 
+def test_infinite_spin_and_a_non_finite_robot_joint_are_caught_and_a_bad_pose_before_judging(env):
+    env.reset_episode(0)
+    body = env.world.body(_block(env)).body_id
+    client = env.world.client
+    pb.resetBaseVelocity(body, (0, 0, 0), (0.0, math.inf, 0.0), physicsClientId=client)
+    with pytest.raises(SimulationError, match=r"^the \w+ block has a non-finite"):
+        env.apply(_hold_still(env))
+    env.reset_episode(0)
+    joint = env.robot.arm_joints[2]
+    pb.resetJointState(env.robot.body_id, joint, math.nan, physicsClientId=client)
+    with pytest.raises(SimulationError, match=r"robot joint \d+ has a non-finite state"):
+        for _ in range(env._physics_check.ROBOT_EVERY):  # watched every few steps
+            env.apply(_hold_still(env))
+    env.reset_episode(0)
+    pb.resetBasePositionAndOrientation(body, (math.nan, 0.0, 0.8), (0, 0, 0, 1), physicsClientId=client)
+    with pytest.raises(SimulationError, match="non-finite position"):
+        env.settle(0.0)  # no step at all: the check before judging still looks at every pose
+
+
 def test_the_speed_limit_is_an_env_option():
     env = TabletopEnv({"max_object_speed": 0.001}, task="pick_place")
     try:
