@@ -11,11 +11,12 @@ from typing import Any, Callable, Protocol
 from fmrobot.errors import ConfigError
 from fmrobot.outputs import episode_stem, write_annotations, write_trace, write_video
 from fmrobot.runner import Runner
-from fmrobot.types import EpisodeResult, StageTimes
+from fmrobot.types import CrashedAttempt, EpisodeResult, StageTimes
 
 log = logging.getLogger(__name__)
 
 ResultCallback = Callable[[EpisodeResult], None]
+MAX_RETRIES_LIMIT = 10  # executor.max_retries: an episode that crashes this often will not stop crashing
 
 
 @dataclass(frozen=True)
@@ -74,3 +75,26 @@ def crashed_result(task: str, seed: int, error: BaseException) -> EpisodeResult:
         skill_calls=0, replans=0, failure_reason=f"crashed: {type(error).__name__}: {error}",
         latency=StageTimes(), wall_time=0.0, crashed=True,
     )
+
+
+class Retries:
+    """Which crashed episodes run again, and the earlier attempts each seed's final record carries.
+
+    Executors pass every attempt's result through `settle`: a crashed one with retries left
+    is held back (the executor runs its seed again), anything else is the record to deliver.
+    """
+
+    def __init__(self, max_retries: int):
+        self.max_retries = max_retries
+        self._crashed: dict[int, tuple[CrashedAttempt, ...]] = {}  # seed -> its crashed attempts so far
+
+    def settle(self, result: EpisodeResult) -> EpisodeResult | None:
+        """The record to deliver for this attempt, or None when its seed should run again."""
+        earlier = self._crashed.pop(result.seed, ())
+        if result.crashed and len(earlier) < self.max_retries:
+            attempt = CrashedAttempt(attempt=len(earlier) + 1, reason=result.failure_reason or "crashed")
+            self._crashed[result.seed] = (*earlier, attempt)
+            log.warning("episode with seed %d crashed (attempt %d of %d), running it again: %s", result.seed,
+                        attempt.attempt, self.max_retries + 1, attempt.reason)
+            return None
+        return result.model_copy(update={"attempts": earlier}) if earlier else result

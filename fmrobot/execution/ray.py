@@ -3,7 +3,8 @@
 Each worker is a Ray actor that builds its own stack from the run config once, then runs
 one episode at a time; results come back as they finish, in any order. An actor that
 dies (a segfault, os._exit, the OOM killer, a lost node) costs exactly the episode it was
-running: that episode becomes a crashed record and a replacement actor takes the next one.
+running: a replacement actor starts, and that episode runs again up to executor.max_retries
+times; its record keeps every crashed attempt.
 
 Episode files (traces, videos, annotations) are written by the actors straight into the
 run directory. With a local instance that is this machine's disk; on a multi-node cluster
@@ -25,7 +26,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fmrobot.errors import ConfigError
-from fmrobot.execution import ResultCallback, RunJob, crashed_result, run_one
+from fmrobot.execution import (
+    MAX_RETRIES_LIMIT,
+    ResultCallback,
+    Retries,
+    RunJob,
+    crashed_result,
+    run_one,
+)
 from fmrobot.types import EpisodeResult
 
 log = logging.getLogger(__name__)
@@ -46,6 +54,8 @@ class RayExecutorConfig(BaseModel):
     # Passed to every actor: working_dir, py_modules, pip, env_vars, ... (Ray's runtime_env).
     runtime_env: dict[str, Any] = Field(default_factory=dict)
     log_to_driver: bool = False  # true: print the actors' stdout/stderr here
+    # How often an episode whose attempt crashed (its actor died, or its code raised) runs again.
+    max_retries: int = Field(default=1, ge=0, le=MAX_RETRIES_LIMIT)
 
     @field_validator("address")
     @classmethod
@@ -64,6 +74,25 @@ class RayExecutor:
 
     def __init__(self, config: RayExecutorConfig | None = None):
         self.config = config or RayExecutorConfig()
+        self._actors: list[_Actor] = []  # the live actors of the current run
+        self._running: dict[Any, tuple[_Actor, int]] = {}  # result ref -> (actor, seed), in hand-out order
+
+    def running_episodes(self) -> list[tuple[int, int]]:
+        """(actor process id on its node, seed) of each episode the current run's actors are running, in
+        the order they were handed out; actors still starting are left out. Lets a test kill a busy actor."""
+        if not self._running:
+            return []
+        import ray
+        from ray.exceptions import RayError
+
+        episodes = []
+        for actor, seed in list(self._running.values()):
+            if ray.wait([actor.pid], timeout=0)[0]:
+                try:
+                    episodes.append((ray.get(actor.pid), seed))
+                except RayError:  # it died while starting
+                    pass
+        return episodes
 
     def run(self, job: RunJob, on_result: ResultCallback) -> None:
         try:
@@ -116,37 +145,50 @@ class RayExecutor:
         actor_class = ray.remote(_EpisodeWorker).options(num_cpus=self.config.num_cpus_per_worker, max_restarts=0,
                                                          max_task_retries=0, **options)
         job_ref = ray.put(job)
+        retries = Retries(self.config.max_retries)
         pending = deque(job.seeds)
-        actors: list[Any] = []
-        running: dict[Any, tuple[Any, int]] = {}  # result ref -> (actor, seed)
+        idle: list[_Actor] = []  # live actors with nothing to run, while others still run
+        running = self._running = {}
+
+        def hand_out(actor: _Actor) -> None:
+            seed = pending.popleft()
+            running[actor.handle.run.remote(job_ref, seed)] = (actor, seed)
+
         try:
-            for _ in range(self._actor_count(ray, len(job.seeds))):
-                actors.append(actor_class.remote(job.config))
-                seed = pending.popleft()
-                running[actors[-1].run.remote(job_ref, seed)] = (actors[-1], seed)
+            size = self._actor_count(ray, len(job.seeds))
+            while pending and len(self._actors) < size:
+                self._actors.append(_Actor.start(actor_class, job.config))
+                hand_out(self._actors[-1])
             while running:
                 [ref], _ = ray.wait(list(running), num_returns=1)
                 actor, seed = running.pop(ref)
                 try:
-                    result = ray.get(ref)
+                    attempt = ray.get(ref)
                 except RayTaskError as error:  # the episode code raised past run_one
                     if isinstance(error.cause, ConfigError):
                         raise ConfigError(str(error.cause)) from None
-                    result = crashed_result(task, seed, error.cause or error)
+                    attempt = crashed_result(task, seed, error.cause or error)
                 except RayError as error:  # above all RayActorError: the actor's process is gone
-                    result = crashed_result(task, seed, RayWorkerDied(_died_reason(error)))
-                    _kill(ray, actor)  # in case it is only unreachable
-                    actors.remove(actor)
-                    actor = actor_class.remote(job.config) if pending else None
-                    if actor is not None:
-                        actors.append(actor)
-                on_result(result)
-                if pending and actor is not None:
-                    seed = pending.popleft()
-                    running[actor.run.remote(job_ref, seed)] = (actor, seed)
+                    attempt = crashed_result(task, seed, RayWorkerDied(_died_reason(error)))
+                    _kill(ray, actor.handle)  # in case it is only unreachable
+                    self._actors.remove(actor)
+                if actor in self._actors:
+                    idle.append(actor)
+                record = retries.settle(attempt)
+                if record is None:
+                    pending.appendleft(seed)  # first in line, so the next free actor takes it
+                # Work goes to idle actors first, then to new ones in place of those that died.
+                while pending and idle:
+                    hand_out(idle.pop())
+                while pending and len(self._actors) < size:
+                    self._actors.append(_Actor.start(actor_class, job.config))
+                    hand_out(self._actors[-1])
+                if record is not None:
+                    on_result(record)
         finally:
-            for actor in actors:
-                _kill(ray, actor)
+            for actor in self._actors:
+                _kill(ray, actor.handle)
+            self._actors, self._running = [], {}
 
     def _runtime_env(self) -> dict[str, Any]:
         env = dict(self.config.runtime_env)
@@ -173,6 +215,18 @@ class RayExecutor:
         return min(wanted, fits)
 
 
+class _Actor:
+    """A started actor; `pid` resolves to its process id once it has started."""
+
+    def __init__(self, handle: Any):
+        self.handle = handle
+        self.pid = handle.pid.remote()  # queued before any episode, so it answers as soon as the actor is up
+
+    @classmethod
+    def start(cls, actor_class: Any, config: dict[str, Any]) -> _Actor:
+        return cls(actor_class.remote(config))
+
+
 class _EpisodeWorker:
     """One Ray actor: builds the stack once, then runs one episode per call."""
 
@@ -184,6 +238,9 @@ class _EpisodeWorker:
             self.runner = build_runner(config)
         except Exception as error:  # raised from run(), where the driver tells a config error from a crash
             self._error = error
+
+    def pid(self) -> int:
+        return os.getpid()
 
     def run(self, job: RunJob, seed: int) -> EpisodeResult:
         if self._error is not None:

@@ -6,7 +6,6 @@ Ray is a test dependency: if it is missing these tests fail at import, they do n
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -51,14 +50,6 @@ class ExitOncePlanner(OraclePlanner):
         os._exit(3)
 
 
-@pytest.fixture(scope="module")
-def ray_instance():
-    """One local Ray instance for the module; the executor uses it and leaves it running."""
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    yield
-    ray.shutdown()
-
-
 def run_executor(executor, config: dict, run_dir: Path, seeds: tuple[int, ...] = SEEDS) -> dict:
     results = {}
 
@@ -88,17 +79,26 @@ def test_ray_gives_the_same_per_seed_results_and_traces_as_local(ray_instance, t
     assert ray.is_initialized()  # not the executor's instance: it must not shut it down
 
 
-def test_a_worker_that_dies_costs_its_episode_only(ray_instance, tmp_path):
+@pytest.mark.parametrize("max_retries", [0, 1])
+def test_a_worker_that_dies_costs_its_episode_only(ray_instance, tmp_path, max_retries):
     config = compose_config(ORACLE_STACK)
     config["planner"] = {"_target_": f"{__name__}.ExitOncePlanner", "marker": str(tmp_path / "exited")}
-    # One actor, so the first episode (seed 0) kills it and a replacement must run seeds 1 and 2.
-    results = run_executor(RayExecutor(RayExecutorConfig(workers=1)), config, tmp_path / "run", seeds=(0, 1, 2))
+    # One actor, so the first episode (seed 0) kills it and a replacement must run the rest.
+    executor = RayExecutor(RayExecutorConfig(workers=1, max_retries=max_retries))
+    results = run_executor(executor, config, tmp_path / "run", seeds=(0, 1, 2))
     assert sorted(results) == [0, 1, 2]
     assert (tmp_path / "exited").exists()
-    crashed = results[0]
-    assert not crashed.success and crashed.env_steps == 0
-    assert crashed.failure_reason.startswith("crashed: RayWorkerDied: the Ray worker running this episode died")
+    died = "crashed: RayWorkerDied: the Ray worker running this episode died"
+    if max_retries == 0:  # recorded as crashed, once
+        crashed = results[0]
+        assert crashed.crashed and not crashed.success and crashed.env_steps == 0 and crashed.attempts == ()
+        assert crashed.failure_reason.startswith(died)
+    else:  # run again on the replacement, which succeeds; the lost attempt is kept
+        assert results[0].success and not results[0].crashed, results[0].failure_reason
+        [attempt] = results[0].attempts
+        assert attempt.attempt == 1 and attempt.reason.startswith(died)
     assert results[1].success and results[2].success, (results[1].failure_reason, results[2].failure_reason)
+    assert results[1].attempts == results[2].attempts == ()
 
 
 def test_a_config_error_inside_a_worker_stops_the_run_with_its_message(ray_instance, tmp_path):
