@@ -6,15 +6,20 @@ traceback: an `FmrobotError`, and Hydra's and OmegaConf's own errors about the c
 line or the config (an unknown key, a missing group option, an override that does not
 parse, an interpolation that does not resolve). Errors that are fmrobot's own bugs keep
 their traceback. Before Hydra writes anything, the command line is checked for secrets
-and, with untrusted configs, the composed config for code it would run
-(fmrobot/security.py).
+and, with untrusted configs, the composed config for code it would run, secrets, where
+an API key would go and where the run would write (fmrobot/security.py). A run refused
+at the job's own check leaves no copy of its config in `.hydra/`, and what `--cfg`,
+`--info` and `--help` print has its secrets blanked out.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
+import traceback
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -98,6 +103,33 @@ def config_error_line(error: Exception) -> str:
     return one_line(f"{type(error).__name__} while composing the config: {error}")
 
 
+#: errno -> what it means for a folder Hydra creates
+_CANNOT_CREATE = {"ENOTDIR": "a part of the path is a file, not a folder", "EACCES": "permission denied",
+                  "EROFS": "read-only file system", "EEXIST": "a file of that name exists"}
+
+
+def output_error_line(error: BaseException) -> str | None:
+    """One line for an OSError Hydra raised while making the run's outputs (the run directory, the config
+    copies in it, its log file), which config_error_line would take for a config it cannot read; None
+    for any other error."""
+    import errno
+
+    if not isinstance(error, OSError):
+        return None
+    frames = [frame.name for frame in traceback.extract_tb(error.__traceback__)]
+    if "run_job" not in frames:  # hydra.core.utils.run_job makes the outputs; composing comes before it
+        return None
+    if "_save_config" in frames:
+        what = "cannot write Hydra's config copies into the run directory (hydra.output_subdir)"
+    elif "configure_log" in frames:
+        what = "cannot open the run's log file (hydra.job_logging)"
+    else:
+        what = "cannot create the run directory (hydra.run.dir)"
+    why = _CANNOT_CREATE.get(errno.errorcode.get(error.errno or 0, ""), error.strerror or type(error).__name__)
+    where = f" {shown(str(error.filename), 200)}" if error.filename is not None else ""
+    return f"{what}{where}: {why}; expected a folder that can be created and written"
+
+
 def fail(message: str) -> None:
     print(f"fmrobot: error: {one_line(message)}", file=sys.stderr, flush=True)
     sys.exit(2)
@@ -115,6 +147,61 @@ def _hydra_output_files() -> list[Path]:
         return []
     folder = Path(hydra.runtime.output_dir) / str(hydra.output_subdir)
     return [folder / name for name in ("config.yaml", "hydra.yaml", "overrides.yaml")]
+
+
+def _hydra_node() -> dict[str, Any]:
+    """This job's hydra node as Hydra copies it to hydra.yaml (unresolved); empty outside a Hydra job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        node = OmegaConf.to_container(HydraConfig.get(), resolve=False)
+    except ValueError:
+        return {}
+    return node if isinstance(node, dict) else {}
+
+
+def check_job_config(cfg: DictConfig) -> None:
+    """The job's own check, in any mode: no secret in the config (hydra node included) and no API key
+    for an untrusted host. A refused run's config copies in .hydra/ are deleted."""
+    written = _hydra_output_files()
+    try:
+        config = plain(cfg)
+        security.check_config({**config, "hydra": _hydra_node()})
+        security.check_key_destinations(config)
+    except FmrobotError:
+        security.discard(written)
+        raise
+
+
+def _untrusted_view(cfg: DictConfig) -> tuple[dict[str, Any], list[tuple[str, str]], str]:
+    """What the untrusted checks read, resolved as the run will resolve it: the fmrobot config (no hydra
+    node), the paths Hydra will write (run and sweep folders, config copies, log files), and the folder
+    fmrobot's relative paths start from."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+
+    HydraConfig.instance().set_config(cfg)
+    try:
+        run_dir = os.path.abspath(str(cfg.hydra.run.dir))
+        with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):
+            cfg.hydra.runtime.output_dir = run_dir  # as hydra.core.utils.run_job sets it
+        HydraConfig.instance().set_config(cfg)
+        # hydra.job.chdir moves the job into the run directory before its log file opens and fmrobot runs.
+        job_cwd = run_dir if cfg.hydra.job.chdir else os.getcwd()
+        paths = [("hydra.run.dir", run_dir), ("hydra.sweep.dir", os.path.abspath(str(cfg.hydra.sweep.dir)))]
+        if cfg.hydra.output_subdir is not None:
+            paths.append(("hydra.output_subdir", os.path.join(run_dir, str(cfg.hydra.output_subdir))))
+        for section, cwd in (("job_logging", job_cwd), ("hydra_logging", os.getcwd())):
+            handlers = OmegaConf.select(cfg, f"hydra.{section}.handlers") or {}
+            for name in handlers:
+                filename = OmegaConf.select(cfg, f"hydra.{section}.handlers.{name}.filename")
+                if filename is not None:
+                    paths.append((f"hydra.{section}.handlers.{name}.filename", os.path.join(cwd, str(filename))))
+        task = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
+    finally:
+        HydraConfig.instance().cfg = None
+    assert isinstance(task, dict)
+    return task, paths, job_cwd
 
 
 def check_untrusted_command(config_name: str, arguments: Sequence[str]) -> None:
@@ -150,6 +237,7 @@ def check_untrusted_command(config_name: str, arguments: Sequence[str]) -> None:
         cfg = app.compose_config(config_name, list(args.overrides), run_mode=RunMode.RUN,
                                  with_log_configuration=False)
         config = OmegaConf.to_container(cfg, resolve=False)
+        task, hydra_paths, job_cwd = _untrusted_view(cfg)
     except Exception as error:  # Hydra's and OmegaConf's errors, and the plain ones Hydra raises for some
         # Fail closed: a config that cannot be checked is not run.
         raise ConfigError(f"with {registry.UNTRUSTED_ENV} set, the config is checked before it is used "
@@ -158,6 +246,22 @@ def check_untrusted_command(config_name: str, arguments: Sequence[str]) -> None:
         GlobalHydra.instance().clear()
     assert isinstance(config, dict)
     security.check_untrusted_hydra(config)
+    security.check_config({**task, "hydra": config.get("hydra") or {}})
+    security.check_key_destinations(task)
+    security.check_untrusted_outputs(task, hydra_paths, cwd=job_cwd)
+    security.check_untrusted_executor(task)
+
+
+def _prints_config(arguments: Sequence[str]) -> bool:
+    """Whether Hydra will print the config (or its help, which shows it) instead of running a job."""
+    from hydra._internal.utils import get_args_parser
+
+    try:
+        with redirect_stderr(io.StringIO()):  # argparse's own error: Hydra reports it when it parses the same line
+            args = get_args_parser().parse_args(list(arguments))
+    except SystemExit:
+        return False
+    return bool(args.cfg or args.info or args.help or args.hydra_help)
 
 
 def _check_search_path_overrides(overrides: Sequence[str]) -> None:
@@ -186,7 +290,7 @@ def hydra_command(config_name: str, job: Callable[[DictConfig], Any],
         nonlocal started
         started = True
         try:
-            security.check_config(plain(cfg), written=_hydra_output_files())
+            check_job_config(cfg)
             job(cfg)
         except FmrobotError as error:
             fail(str(error))
@@ -212,14 +316,23 @@ def hydra_command(config_name: str, job: Callable[[DictConfig], Any],
         report = FULL_ERROR_ENV not in os.environ
         if report:
             os.environ[FULL_ERROR_ENV] = "1"
+        # What Hydra prints instead of running (--cfg, --info, --help) goes out with its secrets blanked.
+        printed = io.StringIO() if _prints_config(sys.argv[1:]) else None
         try:
-            composed()
+            if printed is None:
+                composed()
+            else:
+                with redirect_stdout(printed):
+                    composed()
         except Exception as error:
             if started or not report:  # raised by a job: fmrobot's own bug, keep the traceback
                 raise
-            fail(config_error_line(error))
+            fail(output_error_line(error) or config_error_line(error))
         finally:
             if report:
                 os.environ.pop(FULL_ERROR_ENV, None)
+            if printed is not None:
+                sys.stdout.write(security.redact_text(printed.getvalue()))
+                sys.stdout.flush()
 
     return main
