@@ -2,7 +2,10 @@
 
 perceive -> plan -> shield -> execute each skill call closed loop; after a failed or
 refused step, re-perceive and replan, a bounded number of times; then let the task
-judge. Every stage is timed, and every decision and outcome goes into the trace.
+judge. A decision the planner could not make because its language model failed (after
+the model's own retries, fmrobot/llm/retry.py) counts as a failure too: look again and
+ask again, within the same bound. Every stage is timed, and every decision and outcome
+goes into the trace.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import inspect
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +33,8 @@ from fmrobot.interfaces import (
     Responder,
     SafetyShield,
 )
+from fmrobot.llm import retry
+from fmrobot.llm.retry import UnusableReplyError
 from fmrobot.types import (
     Action,
     EpisodeResult,
@@ -49,7 +54,8 @@ from fmrobot.types import (
 class RunnerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_replans: int = Field(default=2, ge=0)  # re-perceive and replan after a failure at most this often
+    # re-perceive and replan after a failed step or a failed decision (the model failed) at most this often
+    max_replans: int = Field(default=2, ge=0)
     max_decisions: int = Field(default=20, ge=1)  # for planners that decide step by step
     settle_seconds: float = Field(default=1.0, ge=0.0)  # at most this long for objects to come to rest
 
@@ -227,8 +233,8 @@ class Runner:
                trace: list, state: "_Progress") -> None:
         queries = context.task.vocabulary
         obs, scene = self._perceive(queries, clock, trace)
-        with clock("planning"):
-            decision = self.planner.plan(instruction, scene, context)
+        decision, obs, scene = self._decide(lambda seen: self.planner.plan(instruction, seen, context),
+                                            obs, scene, queries, clock, trace, state)
         for _ in range(self.config.max_decisions):
             trace.append({"event": "decision", "decision": _dump_decision(decision)})
             if decision.help is not None:
@@ -247,9 +253,31 @@ class Runner:
             if feedback is None:
                 raise _EpisodeOver("the planner returned an empty plan that is not final")
             obs, scene = self._perceive(queries, clock, trace)
-            with clock("planning"):
-                decision = self.planner.replan(decision, feedback, scene, context)
+            decision, obs, scene = self._decide(
+                lambda seen, previous=decision, feedback=feedback: self.planner.replan(previous, feedback, seen,
+                                                                                       context),
+                obs, scene, queries, clock, trace, state)
         raise _EpisodeOver(f"no final plan after {self.config.max_decisions} planner decisions")
+
+    def _decide(self, ask: Callable[[SceneDescription], PlanDecision], obs: Observation, scene: SceneDescription,
+                queries, clock: _StageClock, trace: list,
+                state: _Progress) -> tuple[PlanDecision, Observation, SceneDescription]:
+        """`ask(scene)`: the planner's decision. One its language model could not make (the model stayed
+        unreachable or answered nonsense through its retries) is a failed decision, like a failed step:
+        while replans are left, look again and ask again; then the episode ends with the error.
+        Other planning errors (an instruction that names nothing in the scene) end it at once."""
+        while True:
+            try:
+                with clock("planning"), retry.decision():  # the model's calls in it share one deadline
+                    return ask(scene), obs, scene
+            except (LanguageModelError, UnusableReplyError) as error:
+                trace.append({"event": "planning_error", "error": str(error), "type": type(error).__name__,
+                              "replanning": state.replans < self.config.max_replans})
+                if state.replans >= self.config.max_replans:
+                    after = f" (gave up after {state.replans} replans)" if state.replans else ""
+                    raise _EpisodeOver(f"planning: {error}{after}") from None
+                state.replans += 1
+            obs, scene = self._perceive(queries, clock, trace)
 
     def _ask(self, decision: PlanDecision, context: PlanningContext, clock: _StageClock, trace: list,
              state: "_Progress") -> PlanDecision:

@@ -1,7 +1,9 @@
 import pytest
 
 from fmrobot.control.scripted import ScriptedPolicy
-from fmrobot.errors import ConfigError
+from fmrobot.errors import ConfigError, LanguageModelError
+from fmrobot.llm import retry
+from fmrobot.llm.retry import RetryPolicy, UnusableReplyError
 from fmrobot.perception.oracle import OraclePerceptor
 from fmrobot.planning.scripted import ScriptedPlanner
 from fmrobot.runner import Runner, RunnerConfig
@@ -68,7 +70,7 @@ class _HidingPerceptor(OraclePerceptor):
 
 def test_planning_error_fails_the_episode_with_its_message(pick_place_env):
     result = make_runner(pick_place_env, perceptor=_HidingPerceptor()).run_episode(0).result
-    assert not result.success and result.env_steps == 0
+    assert not result.success and result.env_steps == 0 and result.replans == 0  # not the model's failure
     assert result.failure_reason.startswith("planning: the instruction names")
     assert "block" in result.failure_reason and "not in the scene" in result.failure_reason
 
@@ -163,3 +165,83 @@ def test_a_step_on_an_object_the_plan_moved_looks_again_and_hidden_objects_keep_
     assert outcome.result.success and outcome.result.replans == 0
     skills = [e for e in outcome.trace if e["event"] == "skill"]
     assert [e["status"] for e in skills] == ["success"] * 4
+
+
+class _FailingFirst(ScriptedPlanner):
+    """The scripted planner, except that its first `failures` decisions fail with `error` (plan or replan)."""
+
+    def __init__(self, error: Exception, failures: int = 1, in_replan: bool = False):
+        super().__init__()
+        self.error, self.failures, self.in_replan = error, failures, in_replan
+        self.asked = 0
+
+    def plan(self, instruction, scene, context):
+        if not self.in_replan:
+            self._maybe_fail()
+        return super().plan(instruction, scene, context)
+
+    def replan(self, previous, feedback, scene, context):
+        if self.in_replan:
+            self._maybe_fail()
+        return super().replan(previous, feedback, scene, context)
+
+    def _maybe_fail(self):
+        self.asked += 1
+        if self.asked <= self.failures:
+            raise self.error
+
+
+@pytest.mark.parametrize("error", [LanguageModelError("language-model server unreachable (gave up after 3 attempts)"),
+                                   UnusableReplyError("the language model returned NaN scores (gave up after 3 "
+                                                      "attempts)")])
+def test_a_failed_decision_is_asked_again_after_a_fresh_look(pick_place_env, error):
+    planner = _FailingFirst(error)
+    outcome = make_runner(pick_place_env, planner=planner).run_episode(0)
+    result = outcome.result
+    assert result.success, result.failure_reason
+    assert result.replans == 1 and planner.asked == 2
+    events = [e["event"] for e in outcome.trace]
+    assert events[:5] == ["reset", "perception", "planning_error", "perception", "decision"]
+    failed = outcome.trace[2]
+    assert failed["type"] == type(error).__name__ and failed["error"] == str(error) and failed["replanning"]
+
+
+def test_a_failed_replan_is_asked_again_with_the_same_feedback(pick_place_env):
+    planner = _FailingFirst(LanguageModelError("timed out"), in_replan=True)
+    outcome = make_runner(pick_place_env, planner=planner, policy=FlakyPolicy(failures=1)).run_episode(3)
+    assert outcome.result.success, outcome.result.failure_reason
+    assert outcome.result.replans == 2  # one for the failed skill, one for the failed decision
+    assert [e["event"] for e in outcome.trace].count("planning_error") == 1
+
+
+def test_failed_decisions_share_the_replan_bound_then_end_the_episode_with_the_error(pick_place_env):
+    planner = _FailingFirst(LanguageModelError("language-model server unreachable"), failures=100)
+    outcome = make_runner(pick_place_env, planner=planner).run_episode(0)
+    result = outcome.result
+    assert not result.success and result.env_steps == 0 and result.replans == 2 and planner.asked == 3
+    assert result.failure_reason == "planning: language-model server unreachable (gave up after 2 replans)"
+    errors = [e for e in outcome.trace if e["event"] == "planning_error"]
+    assert [e["replanning"] for e in errors] == [True, True, False]
+    assert [e["event"] for e in outcome.trace][-2:] == ["planning_error", "result"]
+
+
+def test_without_replans_a_failed_decision_ends_the_episode_at_once(pick_place_env):
+    planner = _FailingFirst(LanguageModelError("timed out"))
+    runner = make_runner(pick_place_env, planner=planner)
+    runner.config = RunnerConfig(max_replans=0)
+    result = runner.run_episode(0).result
+    assert not result.success and result.failure_reason == "planning: timed out" and planner.asked == 1
+
+
+def test_the_model_calls_of_one_decision_share_a_deadline(pick_place_env):
+    seen = []
+
+    class Timed(ScriptedPlanner):
+        def plan(self, instruction, scene, context):
+            retry.call(lambda: None, RetryPolicy(deadline_seconds=42.0))
+            seen.append(retry.remaining())
+            return super().plan(instruction, scene, context)
+
+    make_runner(pick_place_env, planner=Timed()).run_episode(0)
+    assert len(seen) == 1 and 0 < seen[0] <= 42.0
+    assert retry.remaining() == float("inf")  # outside a decision: no deadline

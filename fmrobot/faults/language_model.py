@@ -2,6 +2,9 @@
 
 They wrap the backend the `llm` group built, so planners meet them exactly where a real
 server would fail: a `LanguageModelError` from the call, or a reply they must reject.
+A fault stands for the server and the network, so what it breaks goes through the client's
+retry loop (the backend's retry policy, fmrobot/llm/retry.py), as a real server's timeout
+or refused connection would; a garbage reply is the planner's to re-ask.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from typing import Sequence
 
 from pydantic import BaseModel, Field, model_validator
 
-from fmrobot.errors import LanguageModelError
 from fmrobot.faults import Fault, FaultConfig
 from fmrobot.interfaces import LanguageModel, Message
+from fmrobot.llm import retry
+from fmrobot.llm.retry import RetryPolicy, TransientLanguageModelError
 
 
 class FaultyLanguageModel:
@@ -22,15 +26,16 @@ class FaultyLanguageModel:
 
     def __init__(self, inner: LanguageModel, fault: "LanguageModelFault"):
         self.inner, self.fault = inner, fault
+        self.retry_policy: RetryPolicy = retry.policy_of(inner)
 
     def score(self, prompt: str, continuations: Sequence[str]) -> list[float]:
-        return self.fault.score(self.inner, prompt, continuations)
+        return retry.call(lambda: self.fault.score(self.inner, prompt, continuations), self.retry_policy)
 
     def score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
         return [self.score(prompt, texts) if texts else [] for prompt, texts in requests]
 
     def generate(self, messages: Sequence[Message], schema: type[BaseModel] | None = None) -> str:
-        return self.fault.generate(self.inner, messages, schema)
+        return retry.call(lambda: self.fault.generate(self.inner, messages, schema), self.retry_policy)
 
 
 class LanguageModelFault(Fault):
@@ -48,7 +53,7 @@ class LanguageModelFault(Fault):
         return llm.generate(messages, schema=schema)
 
     def before_call(self) -> None:
-        """Raise LanguageModelError where the fault makes this call fail."""
+        """Raise TransientLanguageModelError where the fault makes this call fail."""
 
 
 class DownConfig(FaultConfig):
@@ -74,11 +79,11 @@ class LlmDown(LanguageModelFault):
         self._calls += 1
         if self._calls > self.config.after_calls:
             self.record("the language-model server was unreachable")
-            raise LanguageModelError("language-model server unreachable: connection refused")
+            raise TransientLanguageModelError("language-model server unreachable: connection refused")
 
 
 class SlowConfig(FaultConfig):
-    delay_seconds: tuple[float, float] = (40.0, 120.0)  # each reply takes this long (uniform), in simulated time
+    delay_seconds: tuple[float, float] = (1.0, 45.0)  # each reply takes this long (uniform), in simulated time
     timeout_seconds: float = Field(default=30.0, gt=0.0)  # the client gives up after this long
     stall_seconds: float = Field(default=0.01, ge=0.0, le=5.0)  # real time each call waits, so latency shows
 
@@ -105,11 +110,13 @@ class LlmSlow(LanguageModelFault):
         low, high = self.config.delay_seconds
         delay = float(self.rng.uniform(low, high))
         time.sleep(self.config.stall_seconds)
-        if delay > self.config.timeout_seconds:
+        # The client waits at most its timeout, or what is left of the decision's deadline.
+        limit = retry.attempt_timeout(self.config.timeout_seconds)
+        retry.spend(min(delay, limit))  # simulated time passes as a real wait would
+        if delay > limit:
             self.record(f"the language model did not answer within {self.config.timeout_seconds:g} s")
-            raise LanguageModelError(
-                f"language model timed out: no reply within {self.config.timeout_seconds:g} s "
-                f"(this one would take {delay:.0f} s)")
+            raise TransientLanguageModelError(
+                f"language model timed out: no reply within {limit:.3g} s (this one would take {delay:.0f} s)")
 
 
 class GarbageConfig(FaultConfig):

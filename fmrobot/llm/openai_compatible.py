@@ -30,17 +30,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from fmrobot.errors import LanguageModelError
+from fmrobot import security
+from fmrobot.errors import ConfigError, LanguageModelError
 from fmrobot.interfaces import Message
+from fmrobot.llm import retry
+from fmrobot.llm.retry import RetryPolicy, TransientLanguageModelError
 
 log = logging.getLogger(__name__)
 NOT_CHOSEN = -1000.0
@@ -49,15 +51,16 @@ CHOICE_TOKENS = 16  # the choice answer is a number; a longer one tends to menti
 NO_LOGPROBS_STATUSES = (400, 404, 405, 422, 501)
 
 
-class OpenAICompatibleConfig(BaseModel):
+class OpenAICompatibleConfig(RetryPolicy):
+    """The server and model; the retry fields (retries ≤ 10, backoff, max_backoff ≤ 30 s,
+    deadline_seconds per decision) come from RetryPolicy (fmrobot/llm/retry.py)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    base_url: str = "http://127.0.0.1:8000/v1"
+    base_url: str = "http://127.0.0.1:8000/v1"  # http:// or https:// only, without credentials
     model: str
     api_key_env: str | None = "OPENAI_API_KEY"  # the name of the variable, never the key
     timeout: float = Field(default=30.0, gt=0.0)  # seconds per request
-    retries: int = Field(default=2, ge=0)  # extra attempts after a connection error, 429 or 5xx
-    backoff: float = Field(default=0.5, ge=0.0)  # seconds before the first retry, doubling
     max_tokens: int = Field(default=256, ge=1)
     temperature: float = Field(default=0.0, ge=0.0)
     scoring: Literal["auto", "logprobs", "choice"] = "auto"  # auto: logprobs if the server gives them
@@ -67,12 +70,34 @@ class OpenAICompatibleConfig(BaseModel):
     # none: no response_format (the planner validates and re-prompts).
     response_format: Literal["json_schema", "json_object", "none"] = "json_schema"
 
+    @field_validator("base_url")
+    @classmethod
+    def _http_only(cls, url: str) -> str:
+        return checked_base_url(url)
+
+
+def checked_base_url(url: str) -> str:
+    """`url` if it is an http(s) URL with a host and no credentials.
+
+    urllib would open file:// and ftp:// URLs too, and read a local file as the model's reply.
+    A URL with credentials is refused with a ConfigError, not a ValueError: validation errors
+    quote the value they refuse, and this one must not be quoted anywhere.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if "@" in parts.netloc:
+        raise ConfigError("llm.base_url must not carry credentials (user:password@host): the URL is kept in "
+                          "results and logs; put the key in an environment variable and name it in llm.api_key_env")
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("base_url must be an http:// or https:// URL with a host, such as http://127.0.0.1:8000/v1")
+    return url
+
 
 class OpenAICompatibleLM:
     Config = OpenAICompatibleConfig
 
     def __init__(self, config: OpenAICompatibleConfig):
         self.config = config
+        self.retry_policy = RetryPolicy.of(config)
         self.scoring = config.scoring
         self.stats = {"requests": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0}
         self._one_prompt_per_request = False  # set when the server refuses a list of prompts
@@ -175,40 +200,61 @@ class OpenAICompatibleLM:
         """The JSON reply; None (no retry) if the server answers with an HTTP status in `refused`."""
         url = self.config.base_url.rstrip("/") + path
         headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.config.api_key_env) if self.config.api_key_env else None
+        # Only from the environment, and only for a host the user trusts (fmrobot/security.py).
+        key = security.api_key(self.config.api_key_env, self.config.base_url)
         if key:
             headers["Authorization"] = f"Bearer {key}"
         data = json.dumps(body).encode()
-        delay = self.config.backoff
-        for attempt in range(self.config.retries + 1):
-            self.stats["requests"] += 1
-            try:
-                request = urllib.request.Request(url, data=data, headers=headers, method="POST")
-                with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
-                    reply = json.loads(response.read().decode())
-                usage = reply.get("usage") or {}
-                self.stats["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
-                self.stats["completion_tokens"] += int(usage.get("completion_tokens") or 0)
-                return reply
-            except urllib.error.HTTPError as error:
-                detail = _safe_detail(error, key)
-                if error.code in refused:
-                    log.info("HTTP %s from %s: %s", error.code, url, detail)
-                    self._refused_with = error.code
-                    return None
-                retryable = error.code == 429 or error.code >= 500
-                problem = f"HTTP {error.code} from {url}: {detail}"
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
-                reason = getattr(error, "reason", error)
-                retryable, problem = True, f"cannot reach {url}: {reason}"
-            except json.JSONDecodeError as error:
-                retryable, problem = True, f"{url} answered with something that is not JSON ({error.msg})"
-            if not retryable or attempt == self.config.retries:
-                raise LanguageModelError(f"{problem} (after {attempt + 1} attempt(s))")
-            self.stats["retries"] += 1
-            time.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")
+        attempts = 0
+
+        def attempt() -> dict[str, Any] | None:
+            nonlocal attempts
+            attempts += 1
+            self.stats["retries"] += attempts > 1
+            return self._attempt(url, data, headers, key, refused)
+
+        return retry.call(attempt, self.retry_policy)
+
+    def _attempt(self, url: str, data: bytes, headers: dict[str, str], key: str | None,
+                 refused: Sequence[int]) -> dict[str, Any] | None:
+        """One request. TransientLanguageModelError for what asking again may cure (the caller's retry
+        loop does), LanguageModelError for what it cannot (4xx: a wrong model, path or key)."""
+        self.stats["requests"] += 1
+        try:
+            request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+            with _OPENER.open(request, timeout=retry.attempt_timeout(self.config.timeout)) as response:
+                reply = json.loads(response.read().decode())
+        except urllib.error.HTTPError as error:
+            detail = _safe_detail(error, key)
+            if error.code in refused:
+                log.info("HTTP %s from %s: %s", error.code, url, detail)
+                self._refused_with = error.code
+                return None
+            problem = f"HTTP {error.code} from {url}: {detail}"
+            if error.code == 429 or error.code >= 500:
+                raise TransientLanguageModelError(problem) from None
+            raise LanguageModelError(problem) from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
+            raise TransientLanguageModelError(f"cannot reach {url}: {getattr(error, 'reason', error)}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise TransientLanguageModelError(f"{url} answered with something that is not JSON ({error})") from None
+        if not isinstance(reply, dict):
+            raise LanguageModelError(f"{url} answered with JSON that is not an object")
+        usage = reply.get("usage") or {}
+        self.stats["prompt_tokens"] += int(usage.get("prompt_tokens") or 0)
+        self.stats["completion_tokens"] += int(usage.get("completion_tokens") or 0)
+        return reply
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect ends the request as an HTTP error: urllib would resend a POST as a body-less GET,
+    possibly to another host or scheme, with the Authorization header."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 def response_format(schema: type[BaseModel], kind: str) -> dict[str, Any]:

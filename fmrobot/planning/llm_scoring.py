@@ -27,7 +27,7 @@ import math
 from collections import OrderedDict
 from itertools import product
 from pathlib import Path
-from typing import Any, Literal, Sequence, get_args, get_origin
+from typing import Any, Callable, Literal, Sequence, TypeVar, get_args, get_origin
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from fmrobot.control.skills import EMPTY_HANDED_SKILLS, PLACING_SKILLS
 from fmrobot.errors import PlanningError, shown
 from fmrobot.interfaces import LanguageModel
+from fmrobot.llm import retry
+from fmrobot.llm.retry import TransientLanguageModelError, UnusableReplyError
 from fmrobot.planning.conformal import HelpCalibration, load_calibration
 from fmrobot.planning.grounding import check_reference, ground_colors
 from fmrobot.planning.instructions import checked_instruction
@@ -50,6 +52,7 @@ from fmrobot.types import (
     StepFeedback,
 )
 
+T = TypeVar("T")
 PROMPTS = Path(__file__).parent / "prompts"
 DONE = "done"
 
@@ -184,7 +187,8 @@ class LlmScoringPlanner:
         missing = self._uncached_content_free(said, texts, objects)
         if missing:
             prompt = self.prompt(self.config.content_free, said, objects)
-            fresh = dict(zip(missing, checked_scores(self.llm.score(prompt, missing), missing)))
+            fresh = dict(zip(missing, ask_again(self.llm, lambda: checked_scores(self.llm.score(prompt, missing),
+                                                                                 missing))))
         scores = []
         for key, text in zip(keys, texts):
             if text in fresh:
@@ -216,35 +220,46 @@ class LlmScoringPlanner:
         return ground_colors(instruction, scene) if self.config.ground_colors else instruction
 
 
+def ask_again(llm: LanguageModel, ask: Callable[[], T]) -> T:
+    """`ask()`, asked again (the backend's retry policy) while the reply is unusable or the call failed
+    transiently; then the last error, which the runner counts as a failed decision."""
+    return retry.call(ask, retry.policy_of(llm), retry_on=(TransientLanguageModelError, UnusableReplyError))
+
+
 def score_requests(llm: LanguageModel, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
-    """Several (prompt, continuations) scored in one pass where the backend can (`score_many`), checked."""
+    """Several (prompt, continuations) scored in one pass where the backend can (`score_many`), checked;
+    asked again while the scores are unusable."""
+    return ask_again(llm, lambda: _scored(llm, requests))
+
+
+def _scored(llm: LanguageModel, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
     many = getattr(llm, "score_many", None)
     if many is not None:
         answers = list(many(requests))
         if len(answers) != len(requests):
-            raise PlanningError(f"the language model answered {len(answers)} of {len(requests)} scoring "
-                                "requests; no choice can be made")
+            raise UnusableReplyError(f"the language model answered {len(answers)} of {len(requests)} scoring "
+                                     "requests; no choice can be made")
         return [checked_scores(a, texts) for a, (_, texts) in zip(answers, requests)]
     return [checked_scores(llm.score(prompt, texts), texts) if texts else [] for prompt, texts in requests]
 
 
 def checked_scores(scores: Sequence[Any], continuations: Sequence[str]) -> list[float]:
-    """The model's scores as floats, one per continuation; PlanningError for anything else: a
-    malfunctioning model must not pick a step by the accident of NaN sorting."""
+    """The model's scores as floats, one per continuation; UnusableReplyError (a PlanningError) for
+    anything else: a malfunctioning model must not pick a step by the accident of NaN sorting."""
     try:
         values = [float(s) for s in scores]
     except (TypeError, ValueError):
-        raise PlanningError("the language model's scores are not numbers; no step can be chosen") from None
+        raise UnusableReplyError("the language model's scores are not numbers; no step can be chosen") from None
     if len(values) != len(continuations):
-        raise PlanningError(f"the language model returned {len(values)} scores for {len(continuations)} "
-                            "continuations; no step can be chosen")
+        raise UnusableReplyError(f"the language model returned {len(values)} scores for {len(continuations)} "
+                                 "continuations; no step can be chosen")
     bad = [v for v in values if math.isnan(v) or v == math.inf]
     if bad:
-        raise PlanningError(f"the language model returned {len(bad)} invalid score(s) (NaN or +inf) of "
-                            f"{len(values)}, e.g. {bad[0]}; no step can be chosen")
+        raise UnusableReplyError(f"the language model returned {len(bad)} invalid score(s) (NaN or +inf) of "
+                                 f"{len(values)}, e.g. {bad[0]}; no step can be chosen")
     if values and all(v == -math.inf for v in values):
-        raise PlanningError(f"the language model scored all {len(values)} continuations impossible (-inf); "
-                            "no step can be chosen")
+        raise UnusableReplyError(f"the language model scored all {len(values)} continuations impossible (-inf); "
+                                 "no step can be chosen")
     return values
 
 

@@ -25,6 +25,7 @@ from pydantic.fields import FieldInfo
 
 from fmrobot.errors import PlanningError, shown
 from fmrobot.interfaces import LanguageModel, Message
+from fmrobot.llm.retry import UnusableReplyError
 from fmrobot.planning.instructions import checked_instruction
 from fmrobot.registry import describe_errors
 from fmrobot.types import (
@@ -117,7 +118,7 @@ class LlmStructuredPlanner:
                 continue
             return PlanDecision(instruction=instruction, plan=plan, history=history,
                                 rationale=f"llm_structured: valid JSON plan on attempt {attempt}")
-        raise PlanningError(
+        raise UnusableReplyError(  # a failed decision: the runner may look again and replan
             f"no valid plan after {self.config.max_attempts} attempts; last error: {errors[-1]}")
 
 

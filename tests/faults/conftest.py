@@ -35,3 +35,11 @@ def build():
     yield make
     for runner in runners:
         runner.env.close()
+
+
+@pytest.fixture
+def fake_time(monkeypatch):
+    """Retry waits take no real time: they advance a fake clock (tests/llm/fake_time.py)."""
+    from tests.llm.fake_time import install_fake_time
+
+    return install_fake_time(monkeypatch)

@@ -10,6 +10,8 @@ from fmrobot.errors import LanguageModelError, PlanningError
 from fmrobot.faults import EpisodeFaults, NoFault, describe_events
 from fmrobot.faults.language_model import (DownConfig, GarbageConfig, LlmDown, LlmGarbage, LlmSlow, SlowConfig)
 from fmrobot.faults.perception import DropoutConfig, NoiseConfig, PerceptionDropout, PerceptionNoise
+from fmrobot.llm import retry
+from fmrobot.llm.retry import RetryPolicy, TransientLanguageModelError
 from fmrobot.planning.llm_scoring import checked_scores
 from fmrobot.types import DetectedObject, SceneDescription
 from tests.fakes import KeywordLM
@@ -65,7 +67,7 @@ def test_perception_faults_repeat_per_episode_seed():
     assert [fault_with_other_seed.wrap(_Fixed()).perceive(_Obs(), []).labels for _ in range(3)] != first
 
 
-def test_llm_down_fails_every_call_after_the_allowed_ones():
+def test_llm_down_fails_every_call_after_the_allowed_ones(fake_time):
     lm = LlmDown(DownConfig(after_calls=1)).wrap(KeywordLM())
     assert len(lm.score("Human: x\nRobot:", [" a", " b"])) == 2
     with pytest.raises(LanguageModelError, match="unreachable"):
@@ -76,16 +78,48 @@ def test_llm_down_fails_every_call_after_the_allowed_ones():
     assert len(lm.score_many([("Human: x\nRobot:", [" a"])])[0]) == 1
 
 
-def test_llm_slow_times_out_without_waiting_for_real():
-    import time
+def test_an_unreachable_server_is_retried_by_the_backends_policy_then_fails(fake_time):
+    inner = KeywordLM()
+    inner.retry_policy = RetryPolicy(retries=4, backoff=1.0, max_backoff=3.0)
+    fault = LlmDown(DownConfig(after_calls=0))
+    with pytest.raises(LanguageModelError) as caught:
+        fault.wrap(inner).score("p", [" a"])
+    assert not isinstance(caught.value, TransientLanguageModelError)  # final: the planner does not ask again
+    assert "connection refused (gave up after 5 attempts" in str(caught.value)
+    assert fake_time.sleeps == [1.0, 2.0, 3.0, 3.0] and not inner.calls
+    assert len(fault.drain_events()) == 5
 
+
+def test_llm_slow_times_out_without_waiting_for_real(fake_time):
     fault = LlmSlow(SlowConfig(delay_seconds=(100.0, 200.0), timeout_seconds=30.0, stall_seconds=0.0))
-    start = time.perf_counter()
-    with pytest.raises(LanguageModelError, match=r"timed out: no reply within 30 s \(this one would take 1\d\d s\)"):
+    with pytest.raises(LanguageModelError, match=r"timed out: no reply within 30 s \(this one would take 1\d\d s\)"
+                                                 r" \(gave up after 3 attempts in 92 s\)"):
         fault.wrap(KeywordLM()).score("p", [" a"])
-    assert time.perf_counter() - start < 1.0
+    # The timeouts were simulated (3 x 30 s); only the backoff waits were asked for, of the fake clock.
+    assert fake_time.sleeps == [0.5, 1.0]
     quick = LlmSlow(SlowConfig(delay_seconds=(1.0, 2.0), timeout_seconds=30.0, stall_seconds=0.0))
     assert quick.wrap(KeywordLM()).score("Human: a\nRobot:", [" a"]) == KeywordLM().score("Human: a\nRobot:", [" a"])
+
+
+def test_llm_slow_waits_no_longer_than_the_decisions_deadline(fake_time):
+    inner = KeywordLM()
+    inner.retry_policy = RetryPolicy(retries=10, backoff=0.5, deadline_seconds=100.0)
+    fault = LlmSlow(SlowConfig(delay_seconds=(100.0, 200.0), timeout_seconds=30.0, stall_seconds=0.0))
+    with retry.decision():
+        with pytest.raises(LanguageModelError) as caught:
+            fault.wrap(inner).score("p", [" a"])
+        # 30 + 0.5 + 30 + 1 + 30 + 2 s, then the fourth attempt gets only the 6.5 s left.
+        assert retry.remaining() == pytest.approx(0.0)
+    assert "no reply within 6.5 s" in str(caught.value) and "gave up after 4 attempts in 100 s" in str(caught.value)
+    assert fake_time.sleeps == [0.5, 1.0, 2.0]
+
+
+def test_a_slow_reply_that_arrives_uses_up_its_time(fake_time):
+    fault = LlmSlow(SlowConfig(delay_seconds=(10.0, 10.0), timeout_seconds=30.0, stall_seconds=0.0))
+    with retry.decision():
+        fault.wrap(KeywordLM()).score("Human: a\nRobot:", [" a"])
+        assert retry.remaining() == pytest.approx(RetryPolicy().deadline_seconds - 10.0)
+    assert fake_time.sleeps == []
 
 
 def test_llm_garbage_answers_what_planners_must_refuse():

@@ -15,7 +15,7 @@ CASES = [
     ("physics_nan", [], "oracle", 0, "non-finite"),
     ("physics_runaway", [], "oracle", 1, "m/s, faster than the 10 m/s"),
     ("llm_down", [], "llm_scoring", 0, "language-model server unreachable"),
-    ("llm_slow", [], "llm_scoring", 0, "timed out: no reply within 30 s"),
+    ("llm_slow", ["fault.delay_seconds=[40,120]"], "llm_scoring", 0, "timed out: no reply within 30 s"),
     ("llm_garbage", [], "llm_scoring", 0, "no step can be chosen"),
     ("llm_garbage", [], "llm_structured", 0, "no valid plan after 3 attempts"),
 ]
@@ -33,7 +33,7 @@ def _check_clean(result, trace, expected: str) -> None:
 
 @pytest.mark.parametrize("fault,options,planner,seed,expected", CASES,
                          ids=[f"{c[0]}-{c[2]}" for c in CASES])
-def test_fault_ends_in_recovery_or_a_clean_failure(build, fault, options, planner, seed, expected):
+def test_fault_ends_in_recovery_or_a_clean_failure(build, fake_time, fault, options, planner, seed, expected):
     runner = build(fault_config(fault, *options, planner=planner))
     outcome = runner.run_episode(seed)
     _check_clean(outcome.result, outcome.trace, expected)
@@ -100,3 +100,16 @@ def test_perception_fault_is_seeded_by_the_episode_not_by_the_order_of_episodes(
     first = dropped(5)
     dropped(6)
     assert dropped(5) == first and first
+
+
+def test_a_language_model_that_times_out_is_retried_and_the_decision_asked_again(build, fake_time):
+    # seed 0: some calls time out three times running (retries used up): the runner looks again and asks again.
+    outcome = build(fault_config("llm_slow", "fault.delay_seconds=[1,60]", planner="llm_scoring")).run_episode(0)
+    result = outcome.result
+    assert result.success, result.failure_reason
+    failed = [e for e in outcome.trace if e["event"] == "planning_error"]
+    assert len(failed) == result.replans == 1 and failed[0]["replanning"]
+    assert "timed out" in failed[0]["error"] and "gave up after 3 attempts" in failed[0]["error"]
+    timeouts = [e for e in outcome.trace if e["event"] == "fault"]
+    assert len(timeouts) > 3  # more than the failed decision's own: the others were retried and answered
+    assert fake_time.sleeps and max(fake_time.sleeps) <= 30.0

@@ -6,6 +6,7 @@ from fmrobot.errors import PlanningError
 from fmrobot.planning.llm_scoring import LlmScoringConfig, LlmScoringPlanner, enumerate_candidates
 from fmrobot.testing import check_planner, synthetic_context, synthetic_scene
 from fmrobot.types import SkillCall, SkillStatus, StepFeedback
+from fmrobot.llm.retry import UnusableReplyError
 from tests.fakes import KeywordLM
 
 
@@ -150,3 +151,34 @@ def test_an_instruction_naming_nothing_in_the_scene_is_refused_in_one_line():
         planner.plan("sing me a song", synthetic_scene(), synthetic_context())
     # A colour synonym of a perceived object is a reference (grounded before the check).
     assert planner.plan("put the crimson one in the bowl", synthetic_scene(), synthetic_context()).plan
+
+
+class _GarbageFirst(KeywordLM):
+    """KeywordLM, except that its first `garbage` score calls answer NaN."""
+
+    def __init__(self, garbage: int):
+        super().__init__()
+        self.garbage = garbage
+
+    def score(self, prompt, continuations):
+        scores = super().score(prompt, continuations)
+        if len(self.calls) <= self.garbage:
+            return [math.nan] * len(scores)
+        return scores
+
+
+def test_an_unusable_reply_is_asked_again(fake_time):
+    lm = _GarbageFirst(garbage=1)
+    planner = LlmScoringPlanner(LlmScoringConfig(calibrate=False), llm=lm)
+    decision = planner.plan("put the red block in the green bowl", synthetic_scene(), synthetic_context())
+    assert decision.plan.steps[0] == SkillCall(skill="pick", args={"object": "red block"})
+    assert len(lm.calls) == 2 and fake_time.sleeps == [0.5]
+
+
+def test_asking_again_is_bounded_and_the_error_says_so(fake_time):
+    lm = _GarbageFirst(garbage=100)
+    planner = LlmScoringPlanner(LlmScoringConfig(calibrate=False), llm=lm)
+    with pytest.raises(UnusableReplyError, match=r"invalid score\(s\).*gave up after 3 attempts"):
+        planner.plan("put the red block in the green bowl", synthetic_scene(), synthetic_context())
+    assert len(lm.calls) == 3 and fake_time.sleeps == [0.5, 1.0]
+    assert issubclass(UnusableReplyError, PlanningError)  # callers that expect a PlanningError still get one

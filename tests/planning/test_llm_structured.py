@@ -102,12 +102,13 @@ def test_malformed_output_executes_nothing_and_the_episode_records_why(pick_plac
     from fmrobot.runner import Runner
     from fmrobot.safety.basic import BasicShield
 
-    lm = ScriptedLM([answer] * 3)
+    lm = ScriptedLM([answer] * 9)  # 3 attempts per decision; a failed decision is asked again twice
     runner = Runner(env=pick_place_env, perceptor=OraclePerceptor(), planner=LlmStructuredPlanner(llm=lm),
                     policy=_ExplodingPolicy(), shield=BasicShield())
     outcome = runner.run_episode(0)
     result = outcome.result
     assert not result.success and result.skill_calls == 0 and result.env_steps == 0
     assert result.failure_reason.startswith("planning: no valid plan after 3 attempts")
-    assert reason in result.failure_reason
-    assert [e["event"] for e in outcome.trace] == ["reset", "perception", "planning_error", "result"]
+    assert reason in result.failure_reason and result.failure_reason.endswith("(gave up after 2 replans)")
+    assert result.replans == 2 and not lm.answers
+    assert [e["event"] for e in outcome.trace] == ["reset"] + ["perception", "planning_error"] * 3 + ["result"]
