@@ -7,6 +7,8 @@ config folders and `--config-dir`.
 
 from __future__ import annotations
 
+import io
+from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Sequence
 
@@ -19,7 +21,8 @@ def compose_command_line(config_name: str, arguments: Sequence[str]) -> DictConf
     from hydra._internal.utils import get_args_parser
 
     try:
-        args = get_args_parser().parse_args(list(arguments))
+        with redirect_stderr(io.StringIO()):  # Hydra prints argparse's complaint when it parses the same line
+            args = get_args_parser().parse_args(list(arguments))
     except SystemExit:  # argparse's own error exit: Hydra prints it when it parses the same line
         return None
     if (args.help or args.hydra_help or args.info or args.shell_completion or args.cfg or args.multirun

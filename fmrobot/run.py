@@ -15,6 +15,9 @@ from typing import Any, Sequence
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from fmrobot import registry, security
 
 from fmrobot.cli import hydra_command
 from fmrobot.errors import ConfigError
@@ -101,13 +104,18 @@ def prepare_arguments(arguments: Sequence[str]) -> list[str]:
     cfg = compose_command_line("run", arguments)
     if cfg is None:
         return list(arguments)
-    run_dir = Path(str(cfg.hydra.run.dir)).absolute()
-    config = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
+    try:
+        run_dir = Path(str(cfg.hydra.run.dir)).absolute()
+        config = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
+    except OmegaConfBaseException:  # an interpolation that does not resolve: the run reports it in one line
+        return list(arguments)
     assert isinstance(config, dict)
     resume = config.get("resume", True)
     if resume is False:
         target = fresh_dir(run_dir)
         if target != run_dir:
+            if registry.untrusted_configs():
+                security.check_untrusted_outputs({}, [("hydra.run.dir (resume=false)", str(target))])
             print(f"resume=false: {run_dir} holds a run, which is kept; this one goes to {target}",
                   file=sys.stderr, flush=True)
             return [*arguments, f"hydra.run.dir={target}"]
