@@ -9,6 +9,7 @@ planning (a planner or language-model error); 2 is a config error (fmrobot/cli.p
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,6 +26,8 @@ from fmrobot.outputs import summarize, summary_line, write_results
 from fmrobot.resume import check_resumable, earlier_crashes, split_recorded, with_earlier_crashes
 from fmrobot.stack import RunSettings, check_run_keys, resolve_components
 from fmrobot.types import EpisodeResult
+
+log = logging.getLogger("fmrobot.run")  # not __name__, which is __main__ under -m; run.log in the run directory (configs/run.yaml, hydra.job_logging)
 
 EXIT_CRASHED = 3
 EXIT_PLANNING_FAILED = 4
@@ -51,12 +54,17 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         redone = sum(s in crashes for s in pending)
         print(f"resuming the run in {run_dir}: {len(results)} of {len(seeds)} episodes recorded, running "
               f"{len(pending)}" + (f" ({redone} crashed before)" if redone else ""), file=sys.stderr, flush=True)
+    log.info("task %s, seeds %d..%d, %d to run; %s", config["task"].get("name"), seeds[0], seeds[-1], len(pending),
+             ", ".join(f"{group}={parts[group].name}" for group in parts))
     job = RunJob(config=config, run_dir=str(run_dir), seeds=tuple(pending), video_seeds=settings.video_seeds(),
                  annotate=settings.annotate, instruction=settings.instruction, goal=settings.goal)
     with tqdm(total=len(pending), desc=str(config["task"].get("name", "episodes")), unit="ep",
               disable=len(pending) <= 1, file=sys.stderr, dynamic_ncols=True) as bar:
 
         def record(result: EpisodeResult) -> None:
+            log.info("seed %d: %s in %.1f s%s", result.seed, "succeeded" if result.success else
+                     f"{'crashed' if result.crashed else 'failed'}: {result.failure_reason}", result.wall_time,
+                     f" ({len(result.attempts)} crashed attempts before)" if result.attempts else "")
             results.append(with_earlier_crashes(result, crashes.get(result.seed, ())))
             write_results(run_dir, results, config)  # after every episode: nothing is lost on a crash
             bar.update(1)
@@ -66,7 +74,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             executor.run(job, record)
     summary = summarize(results)
     path = write_results(run_dir, results, config)
-    print(summary_line(str(config["task"].get("name", "?")), summary, path), flush=True)
+    line = summary_line(str(config["task"].get("name", "?")), summary, path)
+    log.info("%s", line)
+    print(line, flush=True)
     return summary
 
 

@@ -41,6 +41,11 @@ def test_two_episodes_write_results_traces_and_one_video(tmp_path):
     assert line.startswith(f"pick_place: {summary['successes']}/2 episodes succeeded")
     assert line.endswith("results in out/results.json")  # relative to the working directory
     assert ("why episodes failed" in done.stdout) == (summary["successes"] < 2)
+    # run.log tells what the run did, episode by episode; the terminal's stdout holds only the report.
+    log = (run_dir / "run.log").read_text()
+    assert "task pick_place, seeds 5..6, 2 to run; task=pick_place" in log
+    assert "seed 5: " in log and "seed 6: " in log and line in log
+    assert "[INFO]" not in done.stdout
 
 
 def test_bad_value_is_one_clear_line_and_exit_code_2(tmp_path):
