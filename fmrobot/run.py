@@ -27,7 +27,9 @@ from fmrobot.resume import check_resumable, earlier_crashes, split_recorded, wit
 from fmrobot.stack import RunSettings, check_run_keys, resolve_components
 from fmrobot.types import EpisodeResult
 
-log = logging.getLogger("fmrobot.run")  # not __name__, which is __main__ under -m; run.log in the run directory (configs/run.yaml, hydra.job_logging)
+# Records go to run.log in the run directory (configs/run.yaml, hydra.job_logging). Named, not
+# __name__, which is "__main__" under `python -m`.
+log = logging.getLogger("fmrobot.run")
 
 EXIT_CRASHED = 3
 EXIT_PLANNING_FAILED = 4
