@@ -130,6 +130,28 @@ def output_error_line(error: BaseException) -> str | None:
     return f"{what}{where}: {why}; expected a folder that can be created and written"
 
 
+def hinted_error_line(error: Exception, config_name: str, arguments: Sequence[str]) -> str | None:
+    """For an unknown key or group option on the command line: a line with the closest names
+    (fmrobot/hints.py) instead of Hydra's `+key=` advice; None for other errors."""
+    from hydra._internal.utils import get_args_parser
+    from hydra.errors import HydraException, MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from fmrobot import hints
+
+    if not isinstance(error, (HydraException, OmegaConfBaseException)):
+        return None
+    try:
+        with redirect_stderr(io.StringIO()):
+            overrides = get_args_parser().parse_args(list(arguments)).overrides
+    except SystemExit:
+        return None
+    text = hydra_error_line(error)
+    if isinstance(error, MissingConfigException) and error.missing_cfg_file:
+        text = f"Could not find '{error.missing_cfg_file}'"
+    return hints.hint_for(text, config_name, overrides)
+
+
 def fail(message: str) -> None:
     print(f"fmrobot: error: {one_line(message)}", file=sys.stderr, flush=True)
     sys.exit(2)
@@ -327,7 +349,8 @@ def hydra_command(config_name: str, job: Callable[[DictConfig], Any],
         except Exception as error:
             if started or not report:  # raised by a job: fmrobot's own bug, keep the traceback
                 raise
-            fail(output_error_line(error) or config_error_line(error))
+            fail(output_error_line(error) or hinted_error_line(error, config_name, sys.argv[1:])
+                 or config_error_line(error))
         finally:
             if report:
                 os.environ.pop(FULL_ERROR_ENV, None)

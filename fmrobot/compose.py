@@ -8,9 +8,9 @@ config folders and `--config-dir`.
 from __future__ import annotations
 
 import io
-from contextlib import redirect_stderr
+from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Iterator, Sequence
 
 from omegaconf import DictConfig
 
@@ -36,12 +36,34 @@ def compose_command_line(config_name: str, arguments: Sequence[str]) -> DictConf
 
 def compose(config_name: str, overrides: Sequence[str], config_dir: str | None = None) -> DictConfig:
     """`configs/<config_name>.yaml` with `overrides`, as a run would see it (hydra node included)."""
+    from hydra.types import RunMode
+
+    with _hydra(config_name, config_dir) as app:
+        return app.compose_config(config_name, list(overrides), run_mode=RunMode.RUN, with_log_configuration=False)
+
+
+def config_groups(config_name: str) -> list[str]:
+    """The config groups `configs/<config_name>.yaml` chooses options of (`task`, `planner`, ...), sorted;
+    folders of the search path it does not use (Hydra's own, benchmark suites) left out."""
+    config = compose(config_name, [])
+    with _hydra(config_name, None) as app:
+        return sorted(g for g in app.config_loader.list_groups("") if g in config and g != "hydra")
+
+
+def group_options(config_name: str, group: str) -> list[str]:
+    """The options (yaml files) of `group` on the search path, plugins' config folders included."""
+    with _hydra(config_name, None) as app:
+        return sorted(app.config_loader.get_group_options(group))
+
+
+@contextmanager
+def _hydra(config_name: str, config_dir: str | None) -> Iterator[Any]:
+    """A Hydra instance with the search path `hydra.main` builds for fmrobot's commands."""
     from hydra._internal.hydra import Hydra
     from hydra._internal.utils import create_automatic_config_search_path
     from hydra.core.config_search_path import SearchPathQuery
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.plugins import Plugins
-    from hydra.types import RunMode
 
     from fmrobot.cli import PluginConfigSearchPath
 
@@ -52,7 +74,6 @@ def compose(config_name: str, overrides: Sequence[str], config_dir: str | None =
                             anchor=SearchPathQuery(provider="schema"))
     GlobalHydra.instance().clear()
     try:
-        app = Hydra.create_main_hydra2(task_name=f"fmrobot.{config_name}", config_search_path=search_path)
-        return app.compose_config(config_name, list(overrides), run_mode=RunMode.RUN, with_log_configuration=False)
+        yield Hydra.create_main_hydra2(task_name=f"fmrobot.{config_name}", config_search_path=search_path)
     finally:
         GlobalHydra.instance().clear()

@@ -60,9 +60,11 @@ def check_run_keys(config: Mapping[str, Any]) -> None:
     """A key the run does not know (`+episode=5`, a typo of `episodes`) would be ignored in silence."""
     unknown = sorted(str(k) for k in config if k not in RUN_KEYS and k not in COMPONENT_GROUPS)
     if unknown:
-        known = ", ".join(sorted({*RUN_KEYS, *COMPONENT_GROUPS}))
-        raise ConfigError(f"unknown top-level config key(s) {', '.join(shown(k, 60) for k in unknown[:5])}; "
-                          f"the run knows: {known}")
+        from fmrobot.hints import did_you_mean
+
+        known = sorted({*RUN_KEYS, *COMPONENT_GROUPS})
+        raise ConfigError(f"unknown top-level config key(s) {', '.join(shown(k, 60) for k in unknown[:5])}"
+                          f"{did_you_mean(unknown[0], known)} (the run knows: {', '.join(known)})")
 
 
 def resolve_components(config: Mapping[str, Any]) -> dict[str, registry.Resolved]:

@@ -71,7 +71,7 @@ def test_unknown_responder_fails_before_anything_is_built(tmp_path):
 def test_unknown_group_option_lists_available_options(tmp_path):
     done = run_cli("perception=xray", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     assert done.returncode != 0
-    assert "Could not find 'perception/xray'" in done.stderr and "oracle" in done.stderr
+    assert "no option 'xray' in group 'perception'" in done.stderr and "options: clip, oracle, owlvit" in done.stderr
 
 
 def test_an_unknown_top_level_key_is_refused_not_ignored(tmp_path):

@@ -55,4 +55,5 @@ def test_without_the_plugin_the_name_is_unknown_and_options_are_listed(tmp_path)
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode != 0
-    assert "Could not find 'planner/tiny'" in done.stderr and "scripted" in done.stderr
+    assert "no option 'tiny' in group 'planner'" in done.stderr and "scripted" in done.stderr
+    assert "planner.name=tiny" not in done.stderr  # not installed: nothing to select by name
