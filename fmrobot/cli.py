@@ -325,6 +325,11 @@ def hydra_command(config_name: str, job: Callable[[DictConfig], Any],
 
     def main() -> None:
         Plugins.instance().register(PluginConfigSearchPath)
+        if {"--help", "-h"} & set(sys.argv[1:]):  # fmrobot's short help, not Hydra's config dump
+            from fmrobot.help import help_text
+
+            print(help_text(config_name), flush=True)
+            return
         try:
             security.check_arguments(sys.argv[1:])
             if registry.untrusted_configs():

@@ -42,12 +42,19 @@ def compose(config_name: str, overrides: Sequence[str], config_dir: str | None =
         return app.compose_config(config_name, list(overrides), run_mode=RunMode.RUN, with_log_configuration=False)
 
 
-def config_groups(config_name: str) -> list[str]:
-    """The config groups `configs/<config_name>.yaml` chooses options of (`task`, `planner`, ...), sorted;
-    folders of the search path it does not use (Hydra's own, benchmark suites) left out."""
-    config = compose(config_name, [])
+def config_groups(config_name: str) -> dict[str, str]:
+    """group -> default option, for the groups `configs/<config_name>.yaml` chooses from (`task`, `planner`,
+    ...), in the order of its defaults list; Hydra's own groups and folders it does not use left out."""
+    from hydra.types import RunMode
+
     with _hydra(config_name, None) as app:
-        return sorted(g for g in app.config_loader.list_groups("") if g in config and g != "hydra")
+        defaults = app.config_loader.compute_defaults_list(config_name, [], RunMode.RUN).defaults
+    chosen = {}
+    for default in defaults:
+        group, _, option = (default.config_path or "").rpartition("/")
+        if group and not group.startswith("hydra"):
+            chosen[group] = option
+    return chosen
 
 
 def group_options(config_name: str, group: str) -> list[str]:

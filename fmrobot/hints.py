@@ -112,7 +112,7 @@ def _compose_without(config_name: str, overrides: Sequence[str], path: str) -> d
 def _groups(config_name: str) -> list[str]:
     from fmrobot.compose import config_groups
 
-    return config_groups(config_name)
+    return list(config_groups(config_name))
 
 
 def _options(config_name: str, group: str) -> list[str] | None:
