@@ -129,3 +129,13 @@ def test_annotate_saves_each_perception_image_with_boxes(tmp_path):
     annotated = np.asarray(Image.open(images[0]))
     assert annotated.shape == (480, 640, 3)
     assert (annotated == 255).all(axis=-1).sum() > 500  # white box outlines and label text were drawn
+
+
+def test_native_library_chatter_stays_off_the_terminal(tmp_path):
+    # PyBullet's build-time banner (printed from C as it loads) and EGL's messages, in this process and in
+    # worker processes: the terminal shows the progress bar and the report only.
+    done = run_cli("task=pick_place", "perception=oracle", "planner=oracle", "episodes=2", "executor.workers=2",
+                   f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for text in (done.stdout, done.stderr):
+        assert "build time" not in text and "EGL" not in text and "GL_" not in text, text[-2000:]
