@@ -121,8 +121,9 @@ def build_env(config: Mapping[str, Any], task_resolved: registry.Resolved | None
 def build_runner(config: Mapping[str, Any]) -> Runner:
     settings = RunSettings.from_config(config)
     parts = resolve_components(config)
-    if config.get("llm") is not None:
-        registry.resolve("llm", config["llm"])  # validate it now, even if built later
+    if config.get("llm") is not None and getattr(parts["planner"].cls, "needs_llm", False):
+        # Validated now, before the env is built; a planner without one never imports a language model.
+        registry.resolve("llm", config["llm"])
     responder = registry.resolve("responder", config["responder"]) if config.get("responder") else None
     env = build_env(config, parts["task"], parts["env"])
     try:

@@ -15,18 +15,24 @@ in the frozen text encoder's space (see `ClipPerceptor.ground`).
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from fmrobot.perception.clip_model import crop_boxes, load_clip, to_tensor
+from fmrobot.cache import content_key, load_tensors, save_tensors
 from fmrobot.colors import ColorLexicon
+from fmrobot.perception.clip_model import crop_boxes, load_clip, to_tensor
 from fmrobot.perception.lifting import lift
 from fmrobot.perception.proposals import ProposalConfig, propose
 from fmrobot.types import CameraFrame, DetectedObject, Observation, SceneDescription
 
 DEFAULT_TEMPLATES = ("a photo of a {}.", "a {}.", "the {}.")
+#: Cache folder of text embeddings, and the version of how they are computed (bump it when
+#: `_embed_texts` or grounding changes what they hold).
+TEXT_CACHE = "clip-text"
+TEXT_CACHE_VERSION = "clip-text-embeddings/1"
 
 
 class ClipConfig(BaseModel):
@@ -47,6 +53,7 @@ class ClipConfig(BaseModel):
     threads: int | None = Field(default=1, ge=1)  # torch.set_num_threads (process-wide) when set
     proposals: ProposalConfig = ProposalConfig()
     device: str = "cpu"
+    cache_dir: str | None = None  # text embeddings kept between runs; $FMROBOT_CACHE or ~/.cache/fmrobot
 
 
 class ClipPerceptor:
@@ -59,7 +66,7 @@ class ClipPerceptor:
         self.config = c = config or ClipConfig()
         if c.threads is not None:
             torch.set_num_threads(c.threads)
-        self.clip = load_clip(c.model, c.pretrained, c.device)
+        self.clip = load_clip(c.model, c.pretrained, c.device, c.cache_dir)
         meta = self.clip.metadata
         self.templates = tuple(c.prompt_templates or meta.get("prompt_templates") or DEFAULT_TEMPLATES)
         self.negatives = tuple(c.negatives if c.negatives is not None else meta.get("negatives", ("robot arm", "table")))
@@ -94,8 +101,7 @@ class ClipPerceptor:
 
         crops = crop_boxes(rgb, boxes, self.clip.image_size, self.margin)
         with torch.inference_mode():
-            image = self.clip.model.encode_image(to_tensor(crops, self.clip.mean, self.clip.std).to(self.config.device),
-                                                 normalize=True)
+            image = self.clip.encode_image(to_tensor(crops, self.clip.mean, self.clip.std).to(self.config.device))
             text = torch.cat([self.text_embeddings(labels), self.text_embeddings(self.negatives, ground=False)])
             logits = (image @ text.T).float().cpu().numpy() / self.temperature
         logits -= logits.max(axis=1, keepdims=True)
@@ -103,23 +109,45 @@ class ClipPerceptor:
         return p / p.sum(axis=1, keepdims=True)
 
     def text_embeddings(self, labels: Sequence[str], ground: bool = True):
-        """Prompt-ensembled unit text embeddings, cached per label list."""
-        import torch
+        """Prompt-ensembled unit text embeddings, cached per label list in memory and on disk.
 
+        A task's vocabulary is the same every run, so its embeddings are read from the cache
+        (fmrobot/cache.py) instead of running the text tower, which then never loads."""
         key = (ground, *labels)
         if key not in self._text_cache:
-            grounded = [self.ground(label) for label in labels] if ground else list(labels)
-            with torch.inference_mode():
-                per_template = [
-                    self.clip.model.encode_text(self.clip.tokenizer([t.format(g) for g in grounded]).to(self.config.device),
-                                                normalize=True)
-                    for t in self.templates
-                ]
-                embedding = torch.nn.functional.normalize(torch.stack(per_template).mean(0), dim=-1)
+            disk_key = self._disk_key(labels, ground)
+            stored = load_tensors(TEXT_CACHE, disk_key, self.config.cache_dir) if disk_key else None
+            if stored is not None and "embedding" in stored:
+                embedding = stored["embedding"].to(self.config.device)
+            else:
+                embedding = self._embed_texts(labels, ground)
+                if disk_key:
+                    save_tensors(TEXT_CACHE, disk_key, {"embedding": embedding}, self.config.cache_dir)
             if len(self._text_cache) > 32:
                 self._text_cache.clear()
             self._text_cache[key] = embedding
         return self._text_cache[key]
+
+    def _embed_texts(self, labels: Sequence[str], ground: bool):
+        import torch
+
+        grounded = [self.ground(label) for label in labels] if ground else list(labels)
+        with torch.inference_mode():
+            per_template = [
+                self.clip.model.encode_text(self.clip.tokenizer([t.format(g) for g in grounded]).to(self.config.device),
+                                            normalize=True)
+                for t in self.templates
+            ]
+            return torch.nn.functional.normalize(torch.stack(per_template).mean(0), dim=-1)
+
+    def _disk_key(self, labels: Sequence[str], ground: bool) -> str | None:
+        """Everything the embeddings of `labels` follow from: the model's files and the libraries
+        that run it (`clip.text_key`), the prompts, how labels are grounded, this code's version."""
+        if self.clip.text_key is None:
+            return None
+        c = self.config
+        grounding = [c.ground_colors, c.ground_nouns, c.noun_similarity] if ground else None
+        return content_key(TEXT_CACHE_VERSION, self.clip.text_key, self.templates, grounding, list(labels))
 
     def ground(self, label: str) -> str:
         """A query restated in words the image tower was trained against: colour words through

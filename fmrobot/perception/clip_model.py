@@ -14,10 +14,10 @@ import importlib.util
 import json
 import logging
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,15 +56,49 @@ def lit_model_config(embed_dim: int = 256, image_size: int = 64,
     }
 
 
-@dataclass
 class LoadedClip:
-    model: Any  # open_clip.CLIP / CustomTextCLIP, in eval mode
-    tokenizer: Any
-    image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    metadata: dict[str, Any] = field(default_factory=dict)  # fmrobot's notes in the config file
-    name: str = ""
+    """A CLIP model: its image tower, and its text side (tower and tokenizer), which a folder model
+    builds only when first asked for: with the text embeddings of a run's vocabulary cached
+    (fmrobot/perception/clip.py), a run never needs it, nor open_clip and transformers."""
+
+    def __init__(self, *, image_tower: Any, image_size: int, mean: Sequence[float], std: Sequence[float],
+                 metadata: dict[str, Any] | None = None, name: str = "", model: Any = None, tokenizer: Any = None,
+                 load_text: Callable[[], tuple[Any, Any]] | None = None, text_key: str | None = None):
+        self.image_tower = image_tower  # pixels -> image features (before normalizing)
+        self.image_size = image_size
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.metadata = metadata or {}  # fmrobot's notes in the config file
+        self.name = name
+        #: Content key of everything the text embeddings depend on; None: not cacheable (a hub download).
+        self.text_key = text_key
+        self._model, self._tokenizer, self._load_text = model, tokenizer, load_text
+
+    @property
+    def model(self) -> Any:
+        """The whole open_clip model (open_clip.CLIP / CustomTextCLIP, eval mode), built on first use."""
+        self._ensure_text()
+        return self._model
+
+    @property
+    def tokenizer(self) -> Any:
+        self._ensure_text()
+        return self._tokenizer
+
+    @property
+    def text_loaded(self) -> bool:
+        return self._model is not None
+
+    def encode_image(self, pixels: Any) -> Any:
+        """Unit image embeddings, as open_clip's encode_image(normalize=True)."""
+        import torch.nn.functional as F
+
+        return F.normalize(self.image_tower(pixels), dim=-1)
+
+    def _ensure_text(self) -> None:
+        if self._model is None:
+            assert self._load_text is not None
+            self._model, self._tokenizer = self._load_text()
+            _check_tokenizer(self._tokenizer, self.name)
 
 
 def _with_local_text_tower(model_cfg: dict[str, Any]) -> dict[str, Any]:
@@ -86,24 +120,18 @@ def register_config(name: str, model_cfg: dict[str, Any]) -> str:
     return name
 
 
-def load_clip(model: str, pretrained: str | None = None, device: str = "cpu") -> LoadedClip:
-    """Load by shipped short name, `local-dir:` folder, plain folder, or open_clip name + tag/file."""
-    import open_clip
-
+def load_clip(model: str, pretrained: str | None = None, device: str = "cpu",
+              cache_dir: str | None = None) -> LoadedClip:
+    """Load by shipped short name, `local-dir:` folder, plain folder, or open_clip name + tag/file.
+    (`cache_dir` holds the remembered digests of the model's files, see fmrobot/cache.py.)"""
     folder = SHIPPED.get(model) or (Path(model[len("local-dir:"):]) if model.startswith("local-dir:") else None)
     if folder is None and Path(model).is_dir():
         folder = Path(model)
     try:
         if folder is not None:
-            loaded = _load_folder(folder, device)
+            loaded = _load_folder(folder, device, cache_dir)
         else:
-            clip, _, preprocess = open_clip.create_model_and_transforms(model, pretrained=pretrained, device=device)
-            cfg = getattr(clip.visual, "preprocess_cfg", {}) or {}
-            size = cfg.get("size", clip.visual.image_size)
-            loaded = LoadedClip(model=clip.eval(), tokenizer=open_clip.get_tokenizer(model),
-                                image_size=int(size[0] if isinstance(size, (tuple, list)) else size),
-                                mean=tuple(cfg.get("mean", open_clip.OPENAI_DATASET_MEAN)),
-                                std=tuple(cfg.get("std", open_clip.OPENAI_DATASET_STD)), name=model)
+            loaded = _load_named(model, pretrained, device, cache_dir)
     except ConfigError:
         raise
     except Exception as error:
@@ -112,38 +140,117 @@ def load_clip(model: str, pretrained: str | None = None, device: str = "cpu") ->
             f"could not load {what}: {type(error).__name__}: {error}. Without a model hub, give a shipped name "
             f"({', '.join(SHIPPED)}), a folder with {CONFIG_FILE}, or an open_clip name with a local checkpoint file"
         ) from error
-    _check_tokenizer(loaded)
     return loaded
 
 
-def _load_folder(folder: Path, device: str) -> LoadedClip:
+def _load_named(model: str, pretrained: str | None, device: str, cache_dir: str | None) -> LoadedClip:
     import open_clip
 
+    clip, _, _ = open_clip.create_model_and_transforms(model, pretrained=pretrained, device=device)
+    cfg = getattr(clip.visual, "preprocess_cfg", {}) or {}
+    size = cfg.get("size", clip.visual.image_size)
+    tokenizer = open_clip.get_tokenizer(model)
+    _check_tokenizer(tokenizer, model)
+    # A local checkpoint file is content that can key a cache; a pretrained tag is a download that cannot.
+    key = None
+    if pretrained and Path(pretrained).is_file():
+        from fmrobot.cache import content_key, file_digest, versions
+
+        key = content_key("open_clip name", model, file_digest(pretrained, cache_dir), versions("open_clip_torch"), device)
+    clip = clip.eval()
+    return LoadedClip(image_tower=clip.visual, model=clip, tokenizer=tokenizer,
+                      image_size=int(size[0] if isinstance(size, (tuple, list)) else size),
+                      mean=cfg.get("mean", open_clip.OPENAI_DATASET_MEAN),
+                      std=cfg.get("std", open_clip.OPENAI_DATASET_STD), name=model, text_key=key)
+
+
+#: open_clip's ImageNet-free CLIP normalisation, for folders whose config names none.
+_OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+_OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def _load_folder(folder: Path, device: str, cache_dir: str | None) -> LoadedClip:
     config_path = folder / CONFIG_FILE
     if not config_path.is_file():
         raise ConfigError(f"{folder} has no {CONFIG_FILE}; a CLIP folder holds that file and the weights")
     document = json.loads(config_path.read_text())
     model_cfg = _with_local_text_tower(document["model_cfg"])
-    name = register_config(f"fmrobot-{folder.name}", model_cfg)
-    # Builds the text tower from its pretrained source. open_clip then warns that the model is
-    # "initialized partially" (true only until the checkpoint below loads), and transformers
-    # reports the sentence encoder's unused pooler weights: neither is news to a user.
-    with _without_log_records("initialized partially"), _quiet_transformers():
-        clip = open_clip.create_model(name, device=device)
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise ConfigError(f"{folder} has no {WEIGHTS_FILE}")
+    name = f"fmrobot-{folder.name}"
+    preprocess = {"mean": _OPENAI_MEAN, "std": _OPENAI_STD, **document.get("preprocess_cfg", {})}
+    text_source = _text_tower_source(model_cfg)
+    text_key = None
+    if text_source is not False:
+        from fmrobot.cache import content_key, folder_digest, versions
+
+        text_key = content_key("clip folder", folder_digest(folder, cache_dir),
+                               folder_digest(text_source, cache_dir) if text_source else "open_clip text tower",
+                               versions("open_clip_torch", "transformers"), device)
+
+    def load_text() -> tuple[Any, Any]:
+        return _load_full_folder(folder, name, model_cfg, weights, device)
+
+    common = {"image_size": int(model_cfg["vision_cfg"]["image_size"]), "mean": preprocess["mean"],
+              "std": preprocess["std"], "metadata": document.get("fmrobot", {}), "name": name, "text_key": text_key}
+    tower = _timm_image_tower(model_cfg, weights, device) if text_key is not None else None
+    if tower is None:  # an image tower only open_clip builds, or a text tower from the hub: load it all now
+        clip, tokenizer = load_text()
+        return LoadedClip(image_tower=clip.visual, model=clip, tokenizer=tokenizer, **common)
+    return LoadedClip(image_tower=tower, load_text=load_text, **common)
+
+
+def _text_tower_source(model_cfg: dict[str, Any]) -> Path | None | bool:
+    """The local folder a Hugging Face text tower loads from; None for open_clip's own text tower (its
+    weights are in the folder's file); False for a tower that would come from the hub."""
+    name = model_cfg.get("text_cfg", {}).get("hf_model_name")
+    if not name:
+        return None
+    return Path(name) if Path(name).is_dir() else False
+
+
+def _timm_image_tower(model_cfg: dict[str, Any], weights: Path, device: str) -> Any:
+    """The image tower of a folder whose vision side is a bare timm model (open_clip's TimmModel with
+    no projection or attention pool: a timm classifier whose head is the embedding), built with timm
+    alone, so an image-only start needs neither open_clip nor transformers. None for other towers."""
+    vision = model_cfg.get("vision_cfg", {})
+    if not (vision.get("timm_model_name") and vision.get("timm_proj", "linear") == ""
+            and vision.get("timm_pool", "avg") == "avg" and not vision.get("timm_model_pretrained")
+            and vision.get("timm_drop_path") is None and not vision.get("patch_dropout")):
+        return None
+    import timm
+    from safetensors.torch import load_file
+
+    tower = timm.create_model(vision["timm_model_name"], num_classes=model_cfg["embed_dim"], global_pool="avg",
+                              pretrained=False)
+    prefix = "visual.trunk."
+    state = {k[len(prefix):]: v for k, v in load_file(str(weights), device=device).items() if k.startswith(prefix)}
+    result = tower.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ConfigError(f"{weights} does not fit its config: missing {list(result.missing_keys)[:5]}, "
+                          f"unexpected {list(result.unexpected_keys)[:5]}")
+    return tower.to(device).eval()
+
+
+def _load_full_folder(folder: Path, name: str, model_cfg: dict[str, Any], weights: Path,
+                      device: str) -> tuple[Any, Any]:
+    """The whole open_clip model of a folder (both towers) and its tokenizer."""
+    import open_clip
+
+    register_config(name, model_cfg)
+    # Builds the text tower from its pretrained source. open_clip then warns that the model is
+    # "initialized partially" (true only until the checkpoint below loads), and transformers
+    # reports the sentence encoder's unused pooler weights: neither is news to a user.
+    with _without_log_records("initialized partially"), _quiet_transformers(model_cfg):
+        clip = open_clip.create_model(name, device=device)
     result = open_clip.load_checkpoint(clip, str(weights), strict=False)
     missing = [k for k in result.missing_keys if not k.startswith("text.transformer.")]
     if missing or result.unexpected_keys:
         raise ConfigError(
             f"{weights} does not fit its config: missing {missing[:5]}, unexpected {list(result.unexpected_keys)[:5]}"
         )
-    preprocess = {**{"mean": open_clip.OPENAI_DATASET_MEAN, "std": open_clip.OPENAI_DATASET_STD},
-                  **document.get("preprocess_cfg", {})}
-    return LoadedClip(model=clip.eval(), tokenizer=open_clip.get_tokenizer(name),
-                      image_size=int(model_cfg["vision_cfg"]["image_size"]), mean=tuple(preprocess["mean"]),
-                      std=tuple(preprocess["std"]), metadata=document.get("fmrobot", {}), name=name)
+    return clip.eval(), open_clip.get_tokenizer(name)
 
 
 @contextmanager
@@ -162,8 +269,12 @@ def _without_log_records(fragment: str) -> Iterator[None]:
 
 
 @contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """transformers' load reports and progress bars off while the block runs (errors still show)."""
+def _quiet_transformers(model_cfg: dict[str, Any]) -> Iterator[None]:
+    """transformers' load reports and progress bars off while the block runs (errors still show);
+    a model without a Hugging Face text tower does not import transformers for that."""
+    if not model_cfg.get("text_cfg", {}).get("hf_model_name"):
+        yield
+        return
     from transformers.utils import logging as hf_logging
 
     level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
@@ -177,13 +288,12 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def _check_tokenizer(loaded: LoadedClip) -> None:
+def _check_tokenizer(tokenizer: Any, name: str) -> None:
     """Offline, some tokenizers load empty without raising; an empty one would match nothing."""
-    tokenizer = loaded.tokenizer
     inner = getattr(tokenizer, "tokenizer", None)
     size = len(inner) if inner is not None and hasattr(inner, "__len__") else getattr(tokenizer, "vocab_size", None)
     if size is not None and size < 100:
-        raise ConfigError(f"the tokenizer of {loaded.name!r} has a vocabulary of {size} tokens: its files are missing")
+        raise ConfigError(f"the tokenizer of {name!r} has a vocabulary of {size} tokens: its files are missing")
 
 
 def save_folder(folder: Path, clip: Any, model_cfg: dict[str, Any], metadata: dict[str, Any],
