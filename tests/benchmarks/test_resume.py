@@ -122,7 +122,7 @@ def test_a_run_killed_with_sigkill_and_restarted_records_every_episode_exactly_o
 def test_worker_processes_are_killed_with_the_run_and_leave_no_duplicates(interrupted_runs):
     check_exactly_once(interrupted_runs["workers"])
     assert json.loads((interrupted_runs["workers"] / "suite.json").read_text())["starts"][-1]["executor"] == {
-        "name": "local", "workers": 2}
+        "name": "local", "workers": 2, "max_retries": 1}
 
 
 def test_resumed_runs_give_the_same_per_seed_results_in_process_and_over_workers(interrupted_runs):
