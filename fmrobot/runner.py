@@ -99,6 +99,7 @@ class Runner:
         shield: SafetyShield,
         config: RunnerConfig | None = None,
         responder: Responder | None = None,  # answers the planner's requests for help; None: nobody
+        video_annotate: bool = False,  # draw each perception's boxes into the episode's video
     ):
         self.env, self.perceptor, self.planner = env, perceptor, planner
         self.policy, self.shield, self.responder = policy, shield, responder
@@ -107,6 +108,8 @@ class Runner:
         self._motion_shield = shield if isinstance(shield, MotionShield) else None
         self._probe = env if isinstance(env, CollisionProbe) else None
         self._annotations: list[tuple[str, np.ndarray]] | None = None
+        self.video_annotate = video_annotate
+        self._video_scenes: list[tuple[int, SceneDescription]] | None = None  # (step, scene) per perception
         self._recorder: EpisodeRecorder | None = None
 
     def run_episode(self, seed: int, record_video: bool = False, annotate: bool = False,
@@ -116,6 +119,7 @@ class Runner:
         what success is then judged by (without it: the task's goal for the seed)."""
         clock = _StageClock()
         self._annotations = [] if annotate else None
+        self._video_scenes = [] if record_video and self.video_annotate else None
         self._recorder = recorder
         started = time.perf_counter()
         trace: list[dict[str, Any]] = []
@@ -164,6 +168,8 @@ class Runner:
             failure += f" [injected faults: {describe_events(injected)}]"
         trace.append({"event": "result", "success": success, "predicates": predicates, "failure": failure,
                       "safety": state.safety_report().model_dump(mode="json")})
+        with clock("render"):  # the env recorded poses during the episode; the video's frames are drawn now
+            video = self._video_frames() if record_video else []
         result = EpisodeResult(
             task=episode.task.name,
             seed=seed,
@@ -184,8 +190,7 @@ class Runner:
         )
         if recorder is not None:
             recorder.end(result)
-        return EpisodeOutcome(result=result, trace=trace, video=self.env.video_frames() if record_video else [],
-                              annotations=self._annotations or [])
+        return EpisodeOutcome(result=result, trace=trace, video=video, annotations=self._annotations or [])
 
     # ------------------------------------------------------------------ stages
 
@@ -206,6 +211,14 @@ class Runner:
         except ValueError as error:  # a goal the task's goal model or the scene rejects
             raise ConfigError(f"seed {seed}: {error}") from None
 
+    def _video_frames(self) -> list[np.ndarray]:
+        frames = self.env.video_frames()
+        if not frames or not self._video_scenes:
+            return frames
+        from fmrobot.perception.annotate import draw_video
+
+        return draw_video(frames, self.env.video_frame_steps(), self._video_scenes, self.env.video_camera)
+
     def _skills_for(self, names) -> tuple:
         by_name = {s.name: s for s in self.policy.skills}
         missing = [n for n in names if n not in by_name]
@@ -222,6 +235,8 @@ class Runner:
         with clock("perception"):
             scene = self.perceptor.perceive(obs, queries)
         trace.append({"event": "perception", "scene": scene.model_dump(mode="json")})
+        if self._video_scenes is not None:
+            self._video_scenes.append((obs.step, scene))
         if self._annotations is not None:
             from fmrobot.perception.annotate import draw_scene
 

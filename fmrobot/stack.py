@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from fmrobot import registry
 from fmrobot.errors import ConfigError, shown
@@ -20,6 +20,16 @@ COMPONENT_GROUPS = ("task", "env", "perception", "planner", "policy", "safety", 
 FAULT_TARGETS = ("none", "perception", "language_model", "environment")
 
 
+class VideoSettings(BaseModel):
+    """The `video` group: which episodes get an MP4, and whether perception is drawn into it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    episodes: Literal["none", "first", "all"] = "first"
+    annotate: bool = False  # each perception's boxes, labels and scores, drawn into the frames after it
+    fps: float | None = Field(default=None, gt=0, le=1000)  # frames per simulated second; None: the env's rate
+
+
 class RunSettings(BaseModel):
     """The top-level settings of `python -m fmrobot.run` besides the component groups."""
 
@@ -27,7 +37,7 @@ class RunSettings(BaseModel):
 
     seed: int = Field(default=0, ge=0, le=2**31 - 1)  # numpy seeds and trace names stay in range
     episodes: int = Field(default=1, ge=1, le=1_000_000)
-    video: Literal["none", "first", "all"] = "first"
+    video: VideoSettings = VideoSettings()
     annotate: bool = False  # save each perception's image with boxes, labels and scores
     runner: RunnerConfig = RunnerConfig()
     # Free text instead of the task's generated instruction; the scene stays each seed's.
@@ -38,6 +48,12 @@ class RunSettings(BaseModel):
     resume: bool = True
     allow_crashes: bool = False  # true: a run whose episodes crashed still exits 0
 
+    @field_validator("video", mode="before")
+    @classmethod
+    def _video_shorthand(cls, value: Any) -> Any:
+        # Configs built in code may still say video="first": the same as the group option.
+        return {"episodes": value} if isinstance(value, str) else value
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "RunSettings":
         known = {k: config[k] for k in cls.model_fields if k in config}
@@ -47,9 +63,9 @@ class RunSettings(BaseModel):
             raise ConfigError(f"invalid run settings: {registry.describe_errors(error)}") from None
 
     def video_seeds(self) -> frozenset[int]:
-        if self.video == "all":
+        if self.video.episodes == "all":
             return frozenset(range(self.seed, self.seed + self.episodes))
-        return frozenset({self.seed}) if self.video == "first" else frozenset()
+        return frozenset({self.seed}) if self.video.episodes == "first" else frozenset()
 
 
 #: Top-level keys of `python -m fmrobot.run`'s config besides the component groups.
@@ -127,6 +143,15 @@ def build_runner(config: Mapping[str, Any]) -> Runner:
     responder = registry.resolve("responder", config["responder"]) if config.get("responder") else None
     env = build_env(config, parts["task"], parts["env"])
     try:
+        set_video_fps = getattr(env, "set_video_fps", None)  # envs without it record at their own rate
+        if settings.video.fps is not None and set_video_fps is not None:
+            try:
+                set_video_fps(settings.video.fps)
+            except ValueError as error:
+                raise ConfigError(f"invalid video.fps: {error}") from None
+        if settings.video.annotate and not all(hasattr(env, a) for a in ("video_frame_steps", "video_camera")):
+            raise ConfigError(f"video.annotate=true needs an env that tells each video frame's step and camera "
+                              f"(video_frame_steps, video_camera); env {parts['env'].name!r} does not")
         fault = parts["fault"].build()
         perceptor = parts["perception"].build()
         if fault.target == "environment":
@@ -148,6 +173,7 @@ def build_runner(config: Mapping[str, Any]) -> Runner:
             shield=parts["safety"].build(),
             responder=responder.build() if responder else None,
             config=settings.runner,
+            video_annotate=settings.video.annotate,
         )
     except BaseException:
         env.close()

@@ -74,6 +74,33 @@ class Camera:
         )
         return np.asarray(rgba, dtype=np.uint8).reshape(c.height, c.width, 4)[..., :3].copy()
 
+    def render_rgb_depth(self, client: int, renderer: int, window: tuple[int, int, int, int] | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """RGB and the raw z-buffer (0 near .. 1 far: enough to tell which of two renders is nearer),
+        of the whole image or only of its pixel rectangle `window` (u0, v0, u1, v1)."""
+        c = self.config
+        u0, v0, u1, v1 = window or (0, 0, c.width, c.height)
+        width, height = u1 - u0, v1 - v0
+        _, _, rgba, zbuffer, _ = pb.getCameraImage(
+            width, height, self.view, self._window_projection(u0, v0, width, height), renderer=renderer,
+            flags=pb.ER_NO_SEGMENTATION_MASK, physicsClientId=client,
+        )
+        rgb = np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[..., :3].copy()
+        return rgb, np.asarray(zbuffer, dtype=np.float32).reshape(height, width)
+
+    def _window_projection(self, u0: int, v0: int, width: int, height: int) -> list[float]:
+        """The projection that maps the pixel rectangle onto a whole image of its own size: the
+        same rays as the full image, so the pixels come out the same."""
+        c = self.config
+        if (u0, v0, width, height) == (0, 0, c.width, c.height):
+            return list(self.projection)
+        sx, sy = c.width / width, c.height / height
+        xc = -1.0 + (2 * u0 + width) / c.width  # the window's centre in normalized device coordinates
+        yc = 1.0 - (2 * v0 + height) / c.height  # (rows run down, NDC y up)
+        shift = np.array([[sx, 0, 0, -xc * sx], [0, sy, 0, -yc * sy], [0, 0, 1, 0], [0, 0, 0, 1]])
+        full = np.asarray(self.projection, dtype=float).reshape(4, 4).T  # pybullet lists column-major
+        return (shift @ full).T.reshape(-1).tolist()
+
 
 def look_at_pose(eye, target, up) -> Pose:
     """Camera-to-world pose with OpenCV axes (x right, y down, z along the view)."""

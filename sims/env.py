@@ -3,7 +3,9 @@
 Both faces share one world and one control step: an absolute end-effector target is
 turned into joint targets by inverse kinematics and held for `physics_hz / control_hz`
 physics steps. Images are rendered only when asked for (`observe(images=True)`,
-`obs_mode="rgbd"`, or video recording), because rendering costs far more than physics.
+`obs_mode="rgbd"`), because rendering costs far more than physics. A recorded video
+costs the episode only the link poses of each frame; its frames are rendered when
+asked for, in the video's own cheap copy of the scene (sims/video.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sims.robots import Robot, RobotConfig, robot_class, robot_config
 from sims.tasks.base import Goal, Task
 from sims.tasks.composition import ComposedTask
 from sims.tasks.domain import TaskGoalDomain
+from sims.video import VideoScene
 from sims.world import TABLE_TOP_Z, Renderer, World, collision_parts, quiet_stdout
 
 
@@ -104,6 +107,7 @@ class TabletopEnv(gym.Env):
         self._light: dict[str, Any] | None = None  # this episode's lighting; None: PyBullet's default
         self.video_camera = Camera(cfg.video_camera)
         self.substeps = cfg.physics_hz // cfg.control_hz
+        self.video_every = cfg.video_every  # set_video_fps changes it
         self.video_fps = cfg.control_hz / cfg.video_every
         self.metadata = {**self.metadata, "render_fps": self.video_fps}
         self.max_steps = self.task.config.max_steps
@@ -112,7 +116,10 @@ class TabletopEnv(gym.Env):
         self._episode: EpisodeSpec | None = None
         self._steps = 0
         self._recording = False
-        self._frames: list[np.ndarray] = []
+        self._video: VideoScene | None = None  # made on the first recorded episode or render()
+        self._video_watching = False  # the video scene follows this episode's bodies
+        self._video_poses: list[tuple[int, np.ndarray]] = []  # (control step, link poses) per frame
+        self._frames: list[np.ndarray] | None = None  # rendered from _video_poses on demand
         self._fault: WorldFault | None = None
         self._physics_check: PhysicsCheck | None = None  # made for each episode's bodies at reset
         self.observation_space = self._make_observation_space()
@@ -148,9 +155,10 @@ class TabletopEnv(gym.Env):
             domain=TaskGoalDomain(self.task),
         )
         self._recording = record_video
-        self._frames = []
+        self._video_watching = False
+        self._video_poses, self._frames = [], None
         if record_video:
-            self._frames.append(self.render_video_frame())
+            self._record_video_frame()
         return self._episode, self.observe()
 
     def _randomize(self, seed: int) -> None:
@@ -247,12 +255,41 @@ class TabletopEnv(gym.Env):
         hit = self.world.sweep_shapes(start, end, orientation, parts, margin, {*ignore, *held})
         return None if hit is None else Obstruction(label=hit[0], distance=hit[1], at=hit[2])
 
+    def set_video_fps(self, fps: float) -> None:
+        """Record a video frame every `control_hz / fps` control steps (rounded); `video_fps` then
+        says the rate the frames really have. Each frame costs a few milliseconds to draw."""
+        if not 0 < fps <= self.config.control_hz:
+            raise ValueError(f"video fps must be above 0 and at most control_hz ({self.config.control_hz}), got {fps}")
+        self.video_every = max(1, round(self.config.control_hz / fps))
+        self.video_fps = self.config.control_hz / self.video_every
+        self.metadata = {**self.metadata, "render_fps": self.video_fps}
+
     def video_frames(self) -> list[np.ndarray]:
+        """The recorded episode's video, rendered now (once) from the poses recorded at each frame."""
+        if self._frames is None:
+            poses = [p for _, p in self._video_poses]
+            self._frames = self._video_scene().render_all(poses) if poses else []
         return list(self._frames)
 
+    def video_frame_steps(self) -> list[int]:
+        """The control step each video frame shows."""
+        return [step for step, _ in self._video_poses]
+
     def render_video_frame(self) -> np.ndarray:
-        with quiet_stdout():
-            return self.video_camera.render_rgb(self.world.client, self.world.render_flag)
+        """The video camera's image of the world now."""
+        scene = self._video_scene()
+        return scene.render(scene.capture())
+
+    def _video_scene(self) -> VideoScene:
+        if self._video is None:
+            self._video = VideoScene(self.video_camera)
+        if not self._video_watching:
+            self._video.watch(self.world.client)
+            self._video_watching = True
+        return self._video
+
+    def _record_video_frame(self) -> None:
+        self._video_poses.append((self._steps, self._video_scene().capture()))
 
     def _check_physics(self, thorough: bool = False) -> None:
         if self._physics_check is None:
@@ -270,8 +307,8 @@ class TabletopEnv(gym.Env):
         self._check_physics()
         if self._goal is not None:
             self.task.watch(self.world, self._goal)
-        if self._recording and self._steps % self.config.video_every == 0:
-            self._frames.append(self.render_video_frame())
+        if self._recording and self._steps % self.video_every == 0:
+            self._record_video_frame()
 
     # ------------------------------------------------------------------ gymnasium face
 
@@ -309,6 +346,9 @@ class TabletopEnv(gym.Env):
         return None
 
     def close(self) -> None:
+        if self._video is not None:
+            self._video.close()
+            self._video = None
         self.world.close()
 
     def _make_observation_space(self) -> spaces.Dict:

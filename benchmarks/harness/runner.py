@@ -33,7 +33,8 @@ def executor_overrides(executor: str | None, workers: int | None) -> list[str]:
 
 
 def video_seeds(config: Mapping[str, Any], seeds: Sequence[int], first: int) -> frozenset[int]:
-    video = config.get("video", "none")
+    video = config.get("video") or "none"
+    video = video.get("episodes", "none") if isinstance(video, Mapping) else video  # the `video` group
     if video == "all":
         return frozenset(seeds)
     return frozenset({first}) & frozenset(seeds) if video == "first" else frozenset()

@@ -110,7 +110,7 @@ def test_composed_cells_are_resolved_plain_configs_with_counterfactuals_after_th
     cell, config = cells["pick_place__clip+oracle__L1__oracle_perception"]
     assert config["perception"]["name"] == "oracle" and config["planner"]["name"] == "oracle"
     assert config["task"] == {**config["task"], "name": "pick_place", "level": "L1"}
-    assert config["executor"]["workers"] == 2 and config["video"] == "none"
+    assert config["executor"]["workers"] == 2 and config["video"]["episodes"] == "none"
 
 
 def test_every_cell_that_does_not_compose_is_reported_before_anything_runs():

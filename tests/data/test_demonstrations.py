@@ -29,7 +29,7 @@ def test_collect_defaults_to_the_oracle_demonstrator():
     config = compose_config([], name="collect")
     assert (config["perception"]["name"], config["planner"]["name"], config["policy"]["name"]) == (
         "oracle", "oracle", "scripted")
-    assert config["video"] == "none"
+    assert config["video"]["episodes"] == "none"
 
 
 def test_dataset_loads_with_zarr_itself(dataset_path):
