@@ -186,7 +186,12 @@ def resolve(group: str, node: Mapping[str, Any] | None) -> Resolved:
         raise ConfigError(f"{group} {shown(label)} ({cls.__module__}.{cls.__qualname__}) is not a {group} "
                           f"component: it has no {', '.join(missing)} (a {group} needs "
                           f"{', '.join(REQUIRED_METHODS[group])})")
-    return Resolved(group=group, name=label, cls=cls, config=validate_options(group, label, cls, options))
+    config = validate_options(group, label, cls, options)
+    check_sources = getattr(cls, "check_sources", None)
+    if callable(check_sources) and config is not None:
+        # Components that load from elsewhere (a model hub) say now, in seconds, when they cannot.
+        check_sources(config)
+    return Resolved(group=group, name=label, cls=cls, config=config)
 
 
 def validate_options(group: str, name: str, cls: type, options: Mapping[str, Any]) -> BaseModel | None:

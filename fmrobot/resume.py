@@ -6,8 +6,8 @@ missing ones are run. A different config is refused with one line naming the fir
 difference, before Hydra writes its copies into `.hydra/`. `resume=false` starts over in a
 new directory next to it (`<dir>-2`, `<dir>-3`, ...): a recorded run is never overwritten.
 
-Settings that cannot change an episode's result (how episodes are fanned out, whether to
-resume, whether crashes are acceptable) may differ between the two runs.
+Settings that cannot change an episode's result (how episodes are fanned out, which get a
+video, whether to resume, whether crashes are acceptable) may differ between the two runs.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from fmrobot.outputs import RESULTS_FILE
 from fmrobot.types import CrashedAttempt, EpisodeResult
 
 #: Top-level keys that do not change what an episode does, so a resumed run may set them differently.
-NOT_COMPARED = frozenset({"executor", "resume", "allow_crashes"})
+NOT_COMPARED = frozenset({"executor", "resume", "allow_crashes", "video"})
 
 
 @dataclass(frozen=True)

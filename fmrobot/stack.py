@@ -90,6 +90,8 @@ def resolve_components(config: Mapping[str, Any]) -> dict[str, registry.Resolved
             raise ConfigError(f"the run config has no `{group}` group; choose one of: {', '.join(registry.available(group))}")
         resolved[group] = registry.resolve(group, config[group])
     resolved["fault"] = resolve_fault(config)
+    if config.get("llm") is not None and getattr(resolved["planner"].cls, "needs_llm", False):
+        resolved["llm"] = registry.resolve("llm", config["llm"])  # its options, and that its model can load here
     return resolved
 
 

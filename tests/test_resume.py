@@ -56,7 +56,8 @@ def episodes(run_dir: Path) -> list[dict]:
 
 def test_config_difference_names_the_first_setting_that_differs():
     recorded = {"seed": 0, "task": {"name": "pick_place", "max_steps": 10}, "executor": {"workers": 1}}
-    assert config_difference(recorded, {**recorded, "executor": {"workers": 2}, "resume": True}) is None
+    assert config_difference(recorded, {**recorded, "executor": {"workers": 2}, "resume": True,
+                                        "video": {"episodes": "all"}}) is None
     assert config_difference(recorded, {**recorded, "task": {"name": "pick_place", "max_steps": 11}}) == \
         "task.max_steps is 10 in the recorded run, 11 now"
     assert "planner is set now" in config_difference(recorded, {**recorded, "planner": {"name": "oracle"}})

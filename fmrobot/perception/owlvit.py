@@ -18,27 +18,19 @@ import os
 from typing import NamedTuple, Sequence
 
 import numpy as np
-import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from torchvision.ops import batched_nms
-from transformers import (
-    AutoConfig,
-    Owlv2ForObjectDetection,
-    Owlv2Processor,
-    OwlViTForObjectDetection,
-    OwlViTProcessor,
-)
 
 from fmrobot.errors import ConfigError
+from fmrobot.hub import check_hub_model
 from fmrobot.perception import proposals
 from fmrobot.perception.lifting import lift
 from fmrobot.perception.proposals import ProposalConfig
 from fmrobot.types import CameraFrame, DetectedObject, Observation, SceneDescription
 
-#: config.json `model_type` -> (model class, processor class)
+#: config.json `model_type` -> (model class, processor class) in transformers, imported when a model loads
 _CLASSES = {
-    "owlvit": (OwlViTForObjectDetection, OwlViTProcessor),
-    "owlv2": (Owlv2ForObjectDetection, Owlv2Processor),
+    "owlvit": ("OwlViTForObjectDetection", "OwlViTProcessor"),
+    "owlv2": ("Owlv2ForObjectDetection", "Owlv2Processor"),
 }
 _MIN_VOCABULARY = 100  # offline, a tokenizer without its files loads with 2-3 special tokens
 _TEXT_CACHE_SIZE = 16  # query lists remembered; the runner asks with the same vocabulary every time
@@ -79,8 +71,16 @@ class OwlVitPerceptor:
     Config = OwlVitConfig
     needs_images = True
 
+    @classmethod
+    def check_sources(cls, config: OwlVitConfig) -> None:
+        """Before anything is built: a hub id that cannot be loaded here fails in seconds, not minutes."""
+        check_hub_model(config.model, "perception.model")
+
     def __init__(self, config: OwlVitConfig | None = None):
+        import torch
+
         self.config = config or OwlVitConfig()
+        self.check_sources(self.config)
         if self.config.threads is not None:
             torch.set_num_threads(self.config.threads)
         self.model, self.processor = load(self.config.model, self.config.device)
@@ -109,6 +109,8 @@ class OwlVitPerceptor:
 
     def _predict(self, rgb: np.ndarray, labels: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw model output: logits (boxes, queries) and boxes (boxes, 4) as normalised cx, cy, w, h."""
+        import torch
+
         device = self.config.device
         rgb = np.require(rgb, np.uint8, ["W"])  # frames are read-only; torch warns on those
         with torch.inference_mode():
@@ -128,6 +130,8 @@ class OwlVitPerceptor:
         Prompt ensembling as CLIP and OWL-ViT do it, in embedding space: one text pass
         for all templates and one image pass, instead of one detector pass per template.
         """
+        import torch
+
         key = tuple(labels)
         if key in self._text_cache:
             return self._text_cache[key]
@@ -169,8 +173,10 @@ class OwlVitPerceptor:
 
 def load(model: str, device: str = "cpu") -> tuple[torch.nn.Module, object]:
     """The detector and its processor; a one-line ConfigError when they cannot be used."""
+    import transformers
+
     try:
-        model_type = AutoConfig.from_pretrained(model).model_type
+        model_type = transformers.AutoConfig.from_pretrained(model).model_type
     except Exception as error:
         raise ConfigError(_load_failure(model, error)) from error
     if model_type not in _CLASSES:
@@ -178,7 +184,7 @@ def load(model: str, device: str = "cpu") -> tuple[torch.nn.Module, object]:
             f"perception owlvit: {model!r} holds a {model_type!r} model, not OWL-ViT or OWLv2 "
             f"(model_type {' or '.join(map(repr, _CLASSES))})"
         )
-    model_class, processor_class = _CLASSES[model_type]
+    model_class, processor_class = (getattr(transformers, name) for name in _CLASSES[model_type])
     try:
         detector = model_class.from_pretrained(model).to(device).eval()
         processor = processor_class.from_pretrained(model)
@@ -220,6 +226,8 @@ def to_pixel_boxes(boxes: torch.Tensor, width: int, height: int, padded_square: 
     OWLv2 pads the image at the bottom and right to a square of its longer side, so both
     axes scale by that side; OWL-ViT resizes without padding, so each axis scales by its own.
     """
+    import torch
+
     cx, cy, w, h = boxes.float().unbind(-1)
     scale_x, scale_y = (max(width, height),) * 2 if padded_square else (width, height)
     corners = torch.stack([(cx - w / 2) * scale_x, (cy - h / 2) * scale_y,
@@ -234,6 +242,8 @@ def select_detections(scores: torch.Tensor, boxes: torch.Tensor, score_threshold
 
     scores: (boxes, queries) probabilities; boxes: (boxes, 4) x0, y0, x1, y1.
     """
+    from torchvision.ops import batched_nms
+
     if scores.numel() == 0:
         return []
     best, query = scores.max(dim=1)
