@@ -139,3 +139,13 @@ def test_native_library_chatter_stays_off_the_terminal(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     for text in (done.stdout, done.stderr):
         assert "build time" not in text and "EGL" not in text and "GL_" not in text, text[-2000:]
+
+
+@pytest.mark.slow
+def test_the_readme_first_command_prints_its_summary_and_nothing_else(tmp_path):
+    # The default stack (clip perception, llm_goal with SmolLM2, a video): no library warning, progress bar
+    # or native line between the command and its summary.
+    done = run_cli("task=pick_place", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr == "", done.stderr[-3000:]
+    assert done.stdout.splitlines()[0].startswith("pick_place: 1/1 episodes succeeded"), done.stdout

@@ -61,7 +61,7 @@ class Grammars:
         # example's separators and no free whitespace: the model writes the form it was shown,
         # and whitespace is never a choice it can wander into.
         try:
-            compiled = self.compiler.compile_json_schema(json.dumps(schema), any_whitespace=False,
+            compiled = self.compiler.compile_json_schema(json.dumps(_any_of(schema)), any_whitespace=False,
                                                          separators=(", ", ": "), strict_mode=True)
         except Exception as error:  # xgrammar's own errors name no schema
             first = (str(error).strip().splitlines() or [""])[0][:200]
@@ -69,6 +69,17 @@ class Grammars:
                              f"that fails with {type(error).__name__}: {first}; set constrained: false "
                              "to generate free text instead") from error
         return GrammarDecoder(self, compiled)
+
+
+def _any_of(node: Any) -> Any:
+    """The schema with each `oneOf` as `anyOf`. A grammar cannot express "exactly one branch"; xgrammar
+    falls back to anyOf itself, with a warning printed from C++ on every compile. Exclusivity is still
+    checked: every decoded plan is validated against the schema's models."""
+    if isinstance(node, dict):
+        return {("anyOf" if key == "oneOf" else key): _any_of(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_any_of(item) for item in node]
+    return node
 
 
 class GrammarDecoder:

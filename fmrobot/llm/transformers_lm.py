@@ -52,7 +52,12 @@ def load_causal_lm(model: str, gguf_file: str | None = None, dtype: str = "float
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from transformers.utils import logging as transformers_logging
+
     what = f"{model!r}" + (f" (gguf_file={gguf_file!r})" if gguf_file else "")
+    # Its "Loading weights" bar takes a fraction of a second and would print over the run's own progress bar.
+    bar = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(model, gguf_file=gguf_file)
         lm = AutoModelForCausalLM.from_pretrained(model, gguf_file=gguf_file, dtype=getattr(torch, dtype))
@@ -62,6 +67,9 @@ def load_causal_lm(model: str, gguf_file: str | None = None, dtype: str = "float
             f"could not load language model {what}: {type(error).__name__}: {first}. Without a model hub, give a "
             "local folder written by save_pretrained, or a folder holding the .gguf file and its name in gguf_file"
         ) from error
+    finally:
+        if bar:
+            transformers_logging.enable_progress_bar()
     if len(tokenizer) < _MIN_VOCABULARY:
         raise ConfigError(f"the tokenizer of {what} loaded with {len(tokenizer)} tokens: its files are missing")
     if tokenizer.pad_token_id is None:
@@ -120,6 +128,8 @@ class TransformersLM:
         self._grammars = None  # made on the first constrained generate (reading the vocabulary takes ~0.1 s)
         # Most causal LMs can skip the vocabulary projection for positions nobody reads.
         self._keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
+        # transformers 5 renamed forward's `past_key_values` to `cache`; the old name warns on every call.
+        self._cache_kwarg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
     @property
     def grammar_constrained(self) -> bool:
@@ -189,7 +199,7 @@ class TransformersLM:
                                      attention_mask=mask.to(self.model.device),
                                      position_ids=torch.tensor([[start + d for d in tree.depth]],
                                                                device=self.model.device),
-                                     past_key_values=cache, use_cache=True, **extra)
+                                     **{self._cache_kwarg: cache}, use_cache=True, **extra)
             finally:
                 cache.crop(-(cache.get_seq_length() - start))  # the cached prefix stays as it was
             logits = out.logits[0].float().cpu()
@@ -275,7 +285,7 @@ class TransformersLM:
                         out = self.model(input_ids=torch.tensor([pending], device=self.model.device),
                                          position_ids=torch.arange(start, start + len(pending),
                                                                    device=self.model.device)[None],
-                                         past_key_values=cache, use_cache=True,
+                                         **{self._cache_kwarg: cache}, use_cache=True,
                                          **({"logits_to_keep": 2 if check else 1} if self._keeps_logits else {}))
                     self.stats["generate_passes"] += 1
                     if check and decoder.recheck(out.logits[0, -2]) is not None:
@@ -352,7 +362,7 @@ class TransformersLM:
         with torch.inference_mode():
             out = self.model(input_ids=torch.tensor([rest], device=self.model.device),
                              position_ids=torch.arange(len(base), len(key), device=self.model.device)[None],
-                             past_key_values=cache, use_cache=True,
+                             **{self._cache_kwarg: cache}, use_cache=True,
                              **({"logits_to_keep": 1} if self._keeps_logits else {}))
         self.stats["prompt_tokens"] += len(rest)
         self.stats["cached_tokens"] += len(base)
@@ -385,8 +395,9 @@ class TransformersLM:
         positions = torch.arange(best_len, len(prompt_ids), device=self.model.device)[None]
         with torch.inference_mode():
             extra = {"logits_to_keep": 1} if self._keeps_logits else {}
-            out = self.model(input_ids=rest, past_key_values=cache, position_ids=positions, use_cache=True, **extra)
-        state = (out.past_key_values, out.logits[:, -1:].float().cpu())
+            out = self.model(input_ids=rest, position_ids=positions, use_cache=True, **{self._cache_kwarg: cache},
+                             **extra)
+        state = (cache, out.logits[:, -1:].float().cpu())  # the model filled `cache` in place
         self.stats["prompt_tokens"] += len(prompt_ids) - best_len
         self.stats["cached_tokens"] += best_len
         if self.config.prefix_cache_size:
