@@ -160,8 +160,9 @@ class Resolved:
         return self.cls(self.config, **dependencies)
 
 
-def resolve(group: str, node: Mapping[str, Any] | None) -> Resolved:
-    """Look up the component a config node names and validate its options."""
+def resolve(group: str, node: Mapping[str, Any] | None, check_sources: bool = True) -> Resolved:
+    """Look up the component a config node names and validate its options; with `check_sources`, also
+    that what it loads from (a model hub) can be had here (`check_sources` classmethod, if it has one)."""
     if node is None:
         raise ConfigError(f"no {group} configured; choose one of: {', '.join(available(group))}")
     if not isinstance(node, Mapping):
@@ -187,10 +188,10 @@ def resolve(group: str, node: Mapping[str, Any] | None) -> Resolved:
                           f"component: it has no {', '.join(missing)} (a {group} needs "
                           f"{', '.join(REQUIRED_METHODS[group])})")
     config = validate_options(group, label, cls, options)
-    check_sources = getattr(cls, "check_sources", None)
-    if callable(check_sources) and config is not None:
+    check = getattr(cls, "check_sources", None)
+    if check_sources and callable(check) and config is not None:
         # Components that load from elsewhere (a model hub) say now, in seconds, when they cannot.
-        check_sources(config)
+        check(config)
     return Resolved(group=group, name=label, cls=cls, config=config)
 
 

@@ -93,7 +93,8 @@ def test_every_shipped_config_file_validates(path):
     group = path.parent.name
     config = compose_config([f"{group}={path.stem}"])
     if group in COMPONENT_GROUPS or group in registry.GROUPS:
-        registry.resolve(group, config[group])
+        # The options; whether a hub id's model can be had here is tests/test_hub.py's business.
+        registry.resolve(group, config[group], check_sources=False)
     elif group == "robot":
         from sims.robots import robot_config
 
