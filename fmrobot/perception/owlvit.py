@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import NamedTuple, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -26,6 +26,9 @@ from fmrobot.perception import proposals
 from fmrobot.perception.lifting import lift
 from fmrobot.perception.proposals import ProposalConfig
 from fmrobot.types import CameraFrame, DetectedObject, Observation, SceneDescription
+
+if TYPE_CHECKING:  # torch and transformers load when a model is built (fmrobot/hub.py checks its source first)
+    import torch
 
 #: config.json `model_type` -> (model class, processor class) in transformers, imported when a model loads
 _CLASSES = {
