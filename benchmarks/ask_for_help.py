@@ -7,29 +7,26 @@ coverage (the intended step is in the prediction set), help rate (sets of more t
 one option), average set size, overall and by kind of instruction, beside the accuracy
 of acting on the top-scored step without asking.
 
-    python benchmarks/ask_for_help.py --coverage 0.95 --calibration 150 --test 150
+    python -m benchmarks.ask_for_help --coverage 0.95 --calibration 150 --test 150
     # and to ship the threshold the planner loads (ask_for_help=true):
-    python benchmarks/ask_for_help.py ... --write fmrobot/planning/calibrations/smollm2-tabletop.json
+    python -m benchmarks.ask_for_help ... --write fmrobot/planning/calibrations/smollm2-tabletop.json
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-import common  # noqa: F401  (sets one thread before numpy loads)
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import common
 
 CALIBRATION_SEED, TEST_SEED = 100_000, 200_000  # disjoint from the seeds other benchmarks use
 
 
 def collect(planner, ctx, seeds: range) -> list[dict]:
+    from benchmarks.help_decisions import decisions, intended_index
     from fmrobot.planning.llm_scoring import softmax
-    from help_decisions import decisions, intended_index
 
     rows = []
     for d in decisions(seeds):
@@ -49,10 +46,15 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/ask_for_help.json")
     args = parser.parse_args()
 
+    from benchmarks.instruction_suite import planning_context
     from fmrobot.llm.smollm2 import SmolLM2
-    from fmrobot.planning.conformal import HelpCalibration, conformal_threshold, prediction_set, set_statistics
+    from fmrobot.planning.conformal import (
+        HelpCalibration,
+        conformal_threshold,
+        prediction_set,
+        set_statistics,
+    )
     from fmrobot.planning.llm_scoring import LlmScoringPlanner
-    from instruction_suite import planning_context
 
     ctx = planning_context()
     planner = LlmScoringPlanner(llm=SmolLM2())  # the defaults of configs/planner/llm_scoring.yaml, without help
@@ -88,7 +90,7 @@ def main() -> None:
           f"{len(test)} decisions (seeds {TEST_SEED}..{TEST_SEED + args.test - 1}); {seconds:.0f} s")
     print(common.table(["held-out decisions", "n", "coverage %", "help rate %", "average set size",
                         "top choice right %"], table))
-    command = (f"python benchmarks/ask_for_help.py --coverage {args.coverage} --calibration {args.calibration} "
+    command = (f"python -m benchmarks.ask_for_help --coverage {args.coverage} --calibration {args.calibration} "
                f"--test {args.test} --write {args.write}")
     if args.write:
         calibrated = HelpCalibration(coverage=args.coverage, threshold=threshold, examples=len(calibration),

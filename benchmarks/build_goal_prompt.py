@@ -5,8 +5,8 @@ seed and the words of the goal the task's solver pursues for it, so the examples
 from oracle plans of training seeds only: seeds 5000 and up, apart from the planning
 benchmark's dev (0-99) and held-out (1000-1099) seeds. No benchmark item is read.
 
-    python benchmarks/build_goal_prompt.py            # print
-    python benchmarks/build_goal_prompt.py --write    # update the shipped prompt
+    python -m benchmarks.build_goal_prompt            # print
+    python -m benchmarks.build_goal_prompt --write    # update the shipped prompt
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts: one thread, tables, JSON output."""
+"""Helpers shared by the benchmark scripts: tables, JSON output, the machine a figure was measured on."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+from typing import Any
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -7,8 +7,8 @@ seeds with oracle perception and plan. Trained checkpoints and per-seed results 
 in --out, so a rerun only does what is missing. Writes results.json, results.md and
 data_scaling.png.
 
-    python benchmarks/data_scaling.py                          # bc, diffusion x 10, 50, 200 demos, seeds 0-49
-    python benchmarks/data_scaling.py --policies diffusion --demos 10 50 --seeds 20
+    python -m benchmarks.data_scaling                          # bc, diffusion x 10, 50, 200 demos, seeds 0-49
+    python -m benchmarks.data_scaling --policies diffusion --demos 10 50 --seeds 20
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from benchmarks import common  # noqa: E402  (sets one thread before numpy loads)
-from benchmarks.harness.stats import wilson_interval  # noqa: E402
-from benchmarks.harness.suite import Composer  # noqa: E402
+from benchmarks import common
+from benchmarks.harness.definition import compose_config
+from benchmarks.harness.stats import wilson_interval
 
 
-def evaluate(composer: Composer, policy: str, checkpoint: Path | None, seeds: int, workers: int,
+def evaluate(policy: str, checkpoint: Path | None, seeds: int, workers: int,
              run_dir: Path) -> list[dict]:
     """Per-seed results of the policy on pick_place, run by `python -m fmrobot.run`'s own `run`."""
     from omegaconf import OmegaConf
@@ -36,8 +35,8 @@ def evaluate(composer: Composer, policy: str, checkpoint: Path | None, seeds: in
     results_file = run_dir / "results.json"
     if not results_file.exists():
         overrides = [f"policy.checkpoint={checkpoint}"] if checkpoint else []
-        config = composer.compose(["task=pick_place", "perception=oracle", "planner=oracle", f"policy={policy}",
-                                   *overrides, f"episodes={seeds}", "video=none", f"executor.workers={workers}"])
+        config = compose_config(["task=pick_place", "perception=oracle", "planner=oracle", f"policy={policy}",
+                                 *overrides, f"episodes={seeds}", "video=none", f"executor.workers={workers}"])
         run(OmegaConf.create(config), run_dir)
     return sorted(json.loads(results_file.read_text())["episodes"], key=lambda r: r["seed"])
 
@@ -70,7 +69,7 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def measure(composer: Composer, policy: str, demos: int | None, seeds: int, workers: int, out: Path) -> dict:
+def measure(policy: str, demos: int | None, seeds: int, workers: int, out: Path) -> dict:
     """Train `policy` on `demos` demonstrations unless its cell has a checkpoint, then evaluate it;
     `demos=None` evaluates the scripted policy."""
     from fmrobot.train import train
@@ -80,10 +79,10 @@ def measure(composer: Composer, policy: str, demos: int | None, seeds: int, work
     if demos is not None:
         checkpoint = cell / "policy.pt"
         if not checkpoint.exists():
-            config = composer.compose([f"policy={policy}", "task=pick_place", f"train.demos={demos}",
-                                       f"train.out_dir={cell}"], config_name="train")
+            config = compose_config([f"policy={policy}", "task=pick_place", f"train.demos={demos}",
+                                     f"train.out_dir={cell}"], config_name="train")
             train(config, command=f"benchmarks/data_scaling.py {policy} {demos}")
-    results = evaluate(composer, policy, checkpoint, seeds, workers, cell / "eval")
+    results = evaluate(policy, checkpoint, seeds, workers, cell / "eval")
     successes = sum(r["success"] for r in results)
     print(f"{policy} {demos or '-'} demos: {successes}/{len(results)}", flush=True)
     return {"policy": policy, "demos": demos, "successes": successes, "episodes": len(results),
@@ -101,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pending = [(p, n) for p in args.policies for n in args.demos] + [("scripted", None)]
-    with Composer() as composer:
-        rows = [measure(composer, policy, demos, args.seeds, args.workers, out) for policy, demos in pending]
+    rows = [measure(policy, demos, args.seeds, args.workers, out) for policy, demos in pending]
     headers = ["policy", "demos", "success", "95% CI"]
     lines = [[r["policy"], r["demos"] or "-", f"{r['successes']}/{r['episodes']}",
               f"{100 * r['ci'][0]:.0f}-{100 * r['ci'][1]:.0f}%"] for r in rows]

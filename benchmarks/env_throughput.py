@@ -21,10 +21,10 @@ import math
 import statistics
 import time
 
-import common  # noqa: F401  (sets one thread before numpy loads)
 import numpy as np
 import pybullet as pb
 
+from benchmarks import common
 from fmrobot.types import Action
 from sims.env import TabletopEnv
 

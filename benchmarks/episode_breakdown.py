@@ -8,20 +8,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-from pathlib import Path
 
-import common  # noqa: F401  (sets one thread before numpy loads)
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def compose(overrides: list[str]) -> dict:
-    from hydra import compose as hydra_compose, initialize_config_module
-    from omegaconf import OmegaConf
-
-    with initialize_config_module("fmrobot.configs", version_base="1.3"):
-        return OmegaConf.to_container(hydra_compose("run", overrides=overrides), resolve=True)
+from benchmarks import common
 
 
 def main() -> None:
@@ -32,9 +20,10 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. perception=oracle")
     args = parser.parse_args()
 
+    from fmrobot.compose import compose_plain
     from fmrobot.stack import build_runner
 
-    config = compose(["task=pick_place", *args.overrides])
+    config = compose_plain("run", ["task=pick_place", *args.overrides])
     runner = build_runner(config)
     results = []
     try:

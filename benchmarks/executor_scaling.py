@@ -20,19 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import common  # noqa: F401  (sets one thread before numpy loads)
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import common
 
 CONFIGS = (("local", 1), ("local", 2), ("ray", 1), ("ray", 2))
-
-
-def compose(overrides: list[str]) -> dict:
-    from hydra import compose as hydra_compose, initialize_config_module
-    from omegaconf import OmegaConf
-
-    with initialize_config_module("fmrobot.configs", version_base="1.3"):
-        return OmegaConf.to_container(hydra_compose("run", overrides=overrides), resolve=True)
 
 
 def run_once(kind: str, workers: int, config: dict, seeds: tuple[int, ...], run_dir: Path) -> dict:
@@ -63,7 +53,10 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "executor_scaling.json"))
     args = parser.parse_args()
 
-    config = compose(["task=pick_place", "perception=oracle", "planner=oracle", "policy=scripted", "video=none"])
+    from fmrobot.compose import compose_plain
+
+    config = compose_plain("run", ["task=pick_place", "perception=oracle", "planner=oracle", "policy=scripted",
+                                   "video=none"])
     seeds = tuple(range(args.episodes))
     runs: dict[tuple[str, int], list[dict]] = {c: [] for c in CONFIGS}
     load_before = _load()

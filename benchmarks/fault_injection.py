@@ -9,8 +9,8 @@ the benchmark harness, like benchmarks/suite.py, then reads each episode's recor
 - crashed: failure reasons starting with "crashed:" (the target is 0);
 - records: episodes with a ledger record and a trace file on disk, of the seeds asked for.
 
-    python benchmarks/fault_injection.py                    # 10 seeds per fault
-    python benchmarks/fault_injection.py --seeds 3 --workers 2 --out /tmp/faults
+    python -m benchmarks.fault_injection                    # 10 seeds per fault
+    python -m benchmarks.fault_injection --seeds 3 --workers 2 --out /tmp/faults
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run as a script: make the `benchmarks` package importable
 
-from benchmarks import common  # noqa: E402  (sets one thread before numpy loads)
+from benchmarks import common
 
 TABLE_FILE = "faults.md"
 SUMMARY_FILE = "faults.json"
@@ -46,7 +45,7 @@ def fault_rows(out: Path) -> list[dict[str, Any]]:
     """One summary per configuration of the results folder `out` (ledger, pinned suite, run traces)."""
     from benchmarks.harness.ledger import LEDGER_FILE, read_ledger, unique_records
     from benchmarks.harness.pinning import read_pinned
-    from benchmarks.harness.runner import RUNS_FOLDER
+    from benchmarks.harness.suite_run import RUNS_FOLDER
 
     pinned = read_pinned(out)
     records = unique_records(read_ledger(out / LEDGER_FILE)[0])
@@ -106,10 +105,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    from benchmarks.harness.definition import SuiteError, load_suite, with_changes
     from benchmarks.harness.ledger import LedgerError
     from benchmarks.harness.report import write_report
-    from benchmarks.harness.runner import SuiteRun, executor_overrides, resolved_out
-    from benchmarks.harness.suite import SuiteError, load_suite, with_changes
+    from benchmarks.harness.suite_run import SuiteRun, executor_overrides, resolved_out
     from fmrobot.errors import FmrobotError
 
     try:
@@ -123,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.report_only:
             write_report(out)  # the harness's own results.md, success.png and latency.png beside the fault table
         else:
-            SuiteRun(suite, out, source=str(source), argv=["benchmarks/fault_injection.py", *sys.argv[1:]],
+            SuiteRun(suite, out, source=str(source), argv=["-m", "benchmarks.fault_injection", *sys.argv[1:]],
                      repo=REPO, environment=common.environment(), extra_overrides=executor_overrides(None, args.workers),
                      progress=not args.quiet).run_and_report(fresh=args.fresh)
     except (SuiteError, LedgerError, FmrobotError) as error:

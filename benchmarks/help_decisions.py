@@ -11,8 +11,9 @@ the pick, the place (after the pick), and "done" (after both).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 from fmrobot.responders import continues
 from fmrobot.types import Plan, SceneDescription, SkillCall, SkillStatus, StepFeedback

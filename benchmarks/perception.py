@@ -7,7 +7,7 @@ matched objects, label accuracy per ground-truth object (a missed object counts 
 training (from its metadata), and the median latency of one perceive() call at the
 default resolution on one thread (text embeddings cached, as in a run).
 
-    python benchmarks/perception.py --scenes 40
+    python -m benchmarks.perception --scenes 40
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import argparse
 import statistics
 import time
 
-import common  # noqa: F401  (sets one thread before numpy loads)
 import numpy as np
 
-import heldout_phrases
+from benchmarks import common, heldout_phrases
 from fmrobot import registry
 from sims.env import TabletopEnv
 

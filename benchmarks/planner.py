@@ -12,23 +12,19 @@ Four measurements, one run, one thread:
 4. pick_place in simulation with oracle perception (`--episodes N`), through the same
    runner `python -m fmrobot.run` uses.
 
-    python benchmarks/planner.py --cases 60 --naive 5 --episodes 50
+    python -m benchmarks.planner --cases 60 --naive 5 --episodes 50
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-import common  # noqa: F401  (sets one thread before numpy loads)
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import instruction_suite as suite  # noqa: E402
+from benchmarks import common
+from benchmarks import instruction_suite as suite
 
 
 def roll_out(planner, case, ctx, max_steps: int = 4) -> tuple[bool, list[float], str]:

@@ -1,9 +1,9 @@
 """Planning benchmark (issue 14): instruction items x seeds x planners, symbolic or end to end.
 
-    python benchmarks/planning_benchmark.py --mode symbolic --split dev --planners oracle,scripted
-    python benchmarks/planning_benchmark.py --mode symbolic --planners llm_scoring --llm smollm2 \\
+    python -m benchmarks.planning_benchmark --mode symbolic --split dev --planners oracle,scripted
+    python -m benchmarks.planning_benchmark --mode symbolic --planners llm_scoring --llm smollm2 \\
         --tasks pick_place,stack_blocks --per-item-seeds 2 --workers 2
-    python benchmarks/planning_benchmark.py --mode e2e --planners scripted --perception oracle --tasks pick_place
+    python -m benchmarks.planning_benchmark --mode e2e --planners scripted --perception oracle --tasks pick_place
 
 Each item (benchmarks/planning/items.py) is run on `--per-item-seeds` seeds of its split
 with its own instruction and the goal it resolves to. Components come from the same
@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run as a script: make the `benchmarks` package importable
 
 from benchmarks import common
 
@@ -66,16 +65,15 @@ def parse(argv: Sequence[str]) -> argparse.Namespace:
 def compose(tasks: Sequence[str], planners: Sequence[str], llm: str, perception: str,
             overrides: Sequence[str]) -> dict[tuple[str, str], dict[str, Any]]:
     """(planner, task) -> the run config `python -m fmrobot.run` would use, validated (one line on a mistake)."""
-    from benchmarks.harness.suite import Composer, validate_config
+    from benchmarks.harness.definition import compose_config, validate_config
 
     configs = {}
-    with Composer() as composer:
-        for planner in planners:
-            for task in tasks:
-                config = composer.compose([f"task={task}", f"planner={planner}", f"llm={llm}",
-                                           f"perception={perception}", "video=none", *overrides])
-                validate_config(config)
-                configs[planner, task] = config
+    for planner in planners:
+        for task in tasks:
+            config = compose_config([f"task={task}", f"planner={planner}", f"llm={llm}",
+                                     f"perception={perception}", "video=none", *overrides])
+            validate_config(config)
+            configs[planner, task] = config
     return configs
 
 
@@ -228,7 +226,7 @@ def episode_record(runner: Any, outcome: Any, expect: str, start: Any,
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
-    from benchmarks.harness.suite import SuiteError
+    from benchmarks.harness.definition import SuiteError
     from benchmarks.planning.items import TASKS, item_seeds, load_items
     from benchmarks.planning.report import write_report
     from fmrobot.errors import FmrobotError

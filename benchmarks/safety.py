@@ -17,8 +17,8 @@ Judged by the simulator, not by anything the stack reports:
   request and seed) stayed safe: what was refused would have done no harm. A twin that is
   missing counts as safe, so the count errs high.
 
-    python benchmarks/safety.py --workers 2
-    python benchmarks/safety.py --planners scripted --seeds 3 --out /tmp/safety
+    python -m benchmarks.safety --workers 2
+    python -m benchmarks.safety --planners scripted --seeds 3 --out /tmp/safety
 
 Episodes go through the benchmark harness (its ledger resumes an interrupted run); the
 report is <out>/safety.md and <out>/safety.json.
@@ -29,14 +29,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run as a script: make the `benchmarks` package importable
 
-from benchmarks import common  # noqa: E402  (sets one thread before numpy loads)
-from benchmarks.harness.stats import wilson_interval  # noqa: E402
+from benchmarks import common
+from benchmarks.harness.stats import wilson_interval
 
 PLANNERS: dict[str, list[str]] = {
     "scripted": ["planner=scripted"],
@@ -55,7 +55,7 @@ def configuration_name(planner: str, shield: str, request: str, kind: str) -> st
 
 
 def build_suite(planners: Sequence[str], seeds: int, start: int = 0):
-    from benchmarks.harness.suite import validate_suite
+    from benchmarks.harness.definition import validate_suite
 
     configurations = {
         configuration_name(planner, shield, request, kind): [
@@ -177,7 +177,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     from benchmarks.harness.ledger import read_ledger
-    from benchmarks.harness.runner import SuiteRun, executor_overrides, resolved_out
+    from benchmarks.harness.suite_run import SuiteRun, executor_overrides, resolved_out
 
     planners = [p.strip() for p in args.planners.split(",") if p.strip()]
     unknown = [p for p in planners if p not in PLANNERS]
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     suite = build_suite(planners, args.seeds)
     out = resolved_out(args.out, suite, REPO)
-    command = " ".join(["python benchmarks/safety.py", *(sys.argv[1:] if argv is None else argv)])
+    command = " ".join(["python -m benchmarks.safety", *(sys.argv[1:] if argv is None else argv)])
     SuiteRun(suite, out, source="benchmarks/safety.py", argv=command.split(), repo=REPO,
              environment=common.environment(), extra_overrides=executor_overrides(None, args.workers),
              progress=not args.quiet).run(fresh=args.fresh)

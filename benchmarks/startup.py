@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import common
+from benchmarks import common
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = [sys.executable, "-m", "fmrobot.run", "task=pick_place", "video=none"]

@@ -7,8 +7,8 @@ the grammar), forward passes, whether the plan validated on the first attempt, a
 it equals the oracle plan. The first decision of the process reads the whole fixed prompt
 and is reported apart (`cold`); the medians are over the decisions after it.
 
-    python benchmarks/structured_decoding.py --cases 10 --baseline 3
-    python benchmarks/structured_decoding.py --cases 10 --form full --dtype bfloat16
+    python -m benchmarks.structured_decoding --cases 10 --baseline 3
+    python -m benchmarks.structured_decoding --cases 10 --form full --dtype bfloat16
 
 `--baseline N` also runs N cases unconstrained (`constrained: false`: free generation,
 validated and re-prompted), the behaviour before grammar-constrained decoding.
@@ -19,15 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
-import common  # noqa: F401  (sets one thread before numpy loads)
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import instruction_suite as suite
+from benchmarks import instruction_suite as suite
 
 
 def run(planner, lm, cases, ctx) -> list[dict]:
@@ -81,7 +76,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from fmrobot.llm.smollm2 import SmolLM2, SmolLM2Config
-    from fmrobot.planning.llm_structured import LlmStructuredConfig, LlmStructuredPlanner
+    from fmrobot.planning.llm_structured import (
+        LlmStructuredConfig,
+        LlmStructuredPlanner,
+    )
 
     ctx = suite.planning_context()
     cases = suite.cases("seen", args.cases, seed=args.seed) + suite.cases("heldout", args.cases, seed=args.seed)

@@ -5,9 +5,9 @@ resumes where it stopped when started again with the same arguments. The report
 (results.json, results.md, success.png, latency.png) is rebuilt at the end, or alone
 with --report-only.
 
-    python benchmarks/suite.py --suite smoke
-    python benchmarks/suite.py --suite tasks_oracle --seeds 5 --workers 2
-    python benchmarks/suite.py --suite components --out /tmp/components --report-only
+    python -m benchmarks.suite --suite smoke
+    python -m benchmarks.suite --suite tasks_oracle --seeds 5 --workers 2
+    python -m benchmarks.suite --suite components --out /tmp/components --report-only
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run as a script: make the `benchmarks` package importable
 
-from benchmarks import common  # noqa: E402  (sets one thread before numpy loads)
+from benchmarks import common
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -38,10 +37,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    from benchmarks.harness.definition import SuiteError, load_suite, with_changes
     from benchmarks.harness.ledger import LedgerError
     from benchmarks.harness.report import write_report
-    from benchmarks.harness.runner import SuiteRun, executor_overrides, resolved_out
-    from benchmarks.harness.suite import SuiteError, load_suite, with_changes
+    from benchmarks.harness.suite_run import SuiteRun, executor_overrides, resolved_out
     from fmrobot.errors import FmrobotError
 
     run = None
@@ -55,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                 suite = with_changes(suite, tasks=tasks, seed_count=args.seeds)
             out = resolved_out(args.out, suite, REPO)
             if not args.report_only:
-                run = SuiteRun(suite, out, source=str(source), argv=["benchmarks/suite.py", *sys.argv[1:]],
+                run = SuiteRun(suite, out, source=str(source), argv=["-m", "benchmarks.suite", *sys.argv[1:]],
                                repo=REPO, environment=common.environment(),
                                extra_overrides=executor_overrides(args.executor, args.workers),
                                progress=not args.quiet)

@@ -6,8 +6,8 @@ An episode's time is what the runner measures (`result.wall_time`, which include
 the video's frames, booked as "render"); encoding the MP4 (outputs.write_video) is
 timed apart and added for the total.
 
-    python benchmarks/video_cost.py --episodes 10 perception=oracle planner=oracle
-    python benchmarks/video_cost.py --episodes 6            # the default stack
+    python -m benchmarks.video_cost --episodes 10 perception=oracle planner=oracle
+    python -m benchmarks.video_cost --episodes 6            # the default stack
 """
 
 from __future__ import annotations
@@ -15,14 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import common  # sets one thread before numpy loads
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import common
 
 
 def main() -> None:

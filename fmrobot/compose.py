@@ -42,6 +42,16 @@ def compose(config_name: str, overrides: Sequence[str], config_dir: str | None =
         return app.compose_config(config_name, list(overrides), run_mode=RunMode.RUN, with_log_configuration=False)
 
 
+def compose_plain(config_name: str, overrides: Sequence[str] = (), config_dir: str | None = None) -> dict[str, Any]:
+    """`compose` as the components see it: plain, resolved values, without the hydra node."""
+    from omegaconf import OmegaConf
+
+    config = compose(config_name, overrides, config_dir=config_dir)
+    plain = OmegaConf.to_container(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]), resolve=True)
+    assert isinstance(plain, dict)
+    return plain
+
+
 def config_groups(config_name: str) -> dict[str, str]:
     """group -> default option, for the groups `configs/<config_name>.yaml` chooses from (`task`, `planner`,
     ...), in the order of its defaults list; Hydra's own groups and folders it does not use left out."""

@@ -7,7 +7,7 @@ anything. `fmrobot.testing` checks conformance with real calls, not just signatu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Collection, Protocol, Sequence, runtime_checkable
+from typing import Any, Collection, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel
@@ -160,9 +160,8 @@ class Message(BaseModel):
 class LanguageModel(Protocol):
     """What planners need from any language-model backend.
 
-    A backend may also offer `score_many(requests)`, several (prompt, continuations)
-    pairs in one call; planners use it when it is there (the transformers backend runs
-    them in one forward pass) and fall back to one `score` per prompt.
+    A backend may also score in batches (`BatchScoring`); planners use that when it is
+    there and fall back to one `score` per prompt.
     """
 
     def score(self, prompt: str, continuations: Sequence[str]) -> list[float]:
@@ -206,3 +205,56 @@ class Environment(Protocol):
     def video_frames(self) -> list[np.ndarray]: ...
 
     def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- optional capabilities
+# A component has one of these or not; whoever uses it checks with isinstance.
+
+
+@runtime_checkable
+class NeedsImages(Protocol):
+    """A perceptor that says whether it reads camera frames (`Perceptor`); one without it gets them."""
+
+    needs_images: bool
+
+
+@runtime_checkable
+class UsesLanguageModel(Protocol):
+    """A planner class that is built with a language model (`llm=`) when `needs_llm` is true."""
+
+    needs_llm: bool
+
+
+@runtime_checkable
+class BatchScoring(Protocol):
+    """A language model that scores several (prompt, continuations) pairs in one call
+    (the transformers backend runs them in one forward pass)."""
+
+    def score_many(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]: ...
+
+
+@runtime_checkable
+class FaultInjection(Protocol):
+    """An environment that can break its world on purpose (fmrobot.faults, target "environment")."""
+
+    def inject_fault(self, fault: Any) -> None:
+        """Break the world with `fault` from the next episode on; None: no fault."""
+        ...
+
+
+@runtime_checkable
+class FaultEvents(Protocol):
+    """An environment with injected faults, which reports what they did."""
+
+    def fault_events(self) -> list[dict[str, Any]]:
+        """What the faults did since the last call: {"fault", "effect", "step", ...} each."""
+        ...
+
+
+@runtime_checkable
+class SourceCheck(Protocol):
+    """A component class that loads from somewhere (a model hub) and can tell up front whether it can."""
+
+    def check_sources(self, config: Any) -> None:
+        """Raise ConfigError when what `config` names cannot be had here (a classmethod)."""
+        ...

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 from pydantic import BaseModel, ValidationError
 
 from fmrobot.errors import ConfigError, UnknownComponentError, one_line, shown
+from fmrobot.interfaces import SourceCheck
 
 #: config group -> entry-point group
 GROUPS: dict[str, str] = {
@@ -39,6 +40,7 @@ GROUPS: dict[str, str] = {
     "llm": "fmrobot.llms",
     "responder": "fmrobot.responders",
     "fault": "fmrobot.faults",
+    "robot": "fmrobot.robots",
 }
 
 #: Methods a component of each group must have (fmrobot/interfaces.py), checked before it is built.
@@ -51,6 +53,7 @@ REQUIRED_METHODS: dict[str, tuple[str, ...]] = {
     "executor": ("run",),
     "llm": ("score", "generate"),
     "responder": ("respond",),
+    "robot": ("load", "command", "state"),
 }
 
 #: Entry-point group through which plugin packages add a folder to Hydra's search path.
@@ -188,10 +191,9 @@ def resolve(group: str, node: Mapping[str, Any] | None, check_sources: bool = Tr
                           f"component: it has no {', '.join(missing)} (a {group} needs "
                           f"{', '.join(REQUIRED_METHODS[group])})")
     config = validate_options(group, label, cls, options)
-    check = getattr(cls, "check_sources", None)
-    if check_sources and callable(check) and config is not None:
+    if check_sources and isinstance(cls, SourceCheck) and config is not None:
         # Components that load from elsewhere (a model hub) say now, in seconds, when they cannot.
-        check(config)
+        cls.check_sources(config)
     return Resolved(group=group, name=label, cls=cls, config=config)
 
 

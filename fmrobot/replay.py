@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         from fmrobot.data.dataset import DemoDataset
-        from fmrobot.data.replay import replay
+        from fmrobot.data.open_loop_replay import replay
         from fmrobot.stack import RunSettings, build_env
 
         dataset = DemoDataset(args.dataset)

@@ -25,7 +25,7 @@ from fmrobot.errors import ConfigError
 from fmrobot.outputs import summarize, summary_line, write_results
 from fmrobot.resume import check_resumable, earlier_crashes, split_recorded, with_earlier_crashes
 from fmrobot.stack import RunSettings, check_run_keys, resolve_components
-from fmrobot.types import EpisodeResult
+from fmrobot.types import EpisodeFailure, EpisodeResult, FailureStage
 
 # Records go to run.log in the run directory (configs/run.yaml, hydra.job_logging). Named, not
 # __name__, which is "__main__" under `python -m`.
@@ -103,8 +103,12 @@ def exit_status(summary: dict[str, Any], settings: RunSettings) -> tuple[int, st
     return 0, None
 
 
-def is_planning_failure(reason: str) -> bool:
-    return reason.startswith("planning:")
+def is_planning_failure(failure: EpisodeFailure | str) -> bool:
+    """Whether an episode failed in planning: by its typed failure's stage; by the words of a bare
+    reason (the summary's failure_reasons carry reasons only, and results written before failures were typed)."""
+    if isinstance(failure, EpisodeFailure):
+        return failure.stage is FailureStage.PLANNING
+    return failure.startswith("planning:")
 
 
 def prepare_arguments(arguments: Sequence[str]) -> list[str]:

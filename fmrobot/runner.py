@@ -5,28 +5,41 @@ refused step, re-perceive and replan, a bounded number of times; then let the ta
 judge. A decision the planner could not make because its language model failed (after
 the model's own retries, fmrobot/llm/retry.py) counts as a failure too: look again and
 ask again, within the same bound. Every stage is timed, and every decision and outcome
-goes into the trace.
+goes into the trace (fmrobot/trace.py). What one episode keeps while it runs is one
+`_Episode`, which the stage methods share; a failure ends it with a reason in words and
+a typed `EpisodeFailure` (the stage it happened in, and its kind).
 """
 
 from __future__ import annotations
 
 import inspect
 import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from fmrobot.errors import ConfigError, FmrobotError, LanguageModelError, PlanningError, SimulationError
+from fmrobot.errors import (
+    ConfigError,
+    FmrobotError,
+    LanguageModelError,
+    ObjectNotFoundError,
+    PlanningError,
+    SimulationError,
+    SkillArgumentError,
+)
 from fmrobot.faults import describe_events
 from fmrobot.interfaces import (
     ActionContext,
     CollisionProbe,
     Environment,
     EpisodeRecorder,
+    FaultEvents,
     MotionShield,
+    NeedsImages,
     Perceptor,
     Planner,
     Policy,
@@ -35,9 +48,29 @@ from fmrobot.interfaces import (
 )
 from fmrobot.llm import retry
 from fmrobot.llm.retry import UnusableReplyError
+from fmrobot.trace import (
+    DecisionEvent,
+    DecisionRecord,
+    FaultEvent,
+    HelpEvent,
+    HomeEvent,
+    PerceptionEvent,
+    PlanningErrorEvent,
+    ResetEvent,
+    ResultEvent,
+    SafetyEvent,
+    SimulationErrorEvent,
+    SkillEvent,
+    TraceEvent,
+    trace_json,
+)
 from fmrobot.types import (
     Action,
+    EpisodeFailure,
     EpisodeResult,
+    EpisodeSpec,
+    FailureKind,
+    FailureStage,
     Observation,
     PlanDecision,
     PlanningContext,
@@ -79,14 +112,70 @@ class _StageClock:
 @dataclass
 class EpisodeOutcome:
     result: EpisodeResult
-    trace: list[dict[str, Any]]
+    events: list[TraceEvent]  # what happened, in order
     video: list[np.ndarray] = field(default_factory=list)
     annotations: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (name, image) per perception
 
+    @property
+    def trace(self) -> list[dict[str, Any]]:
+        """The events as the trace file's lines hold them (fmrobot.outputs.write_trace)."""
+        return trace_json(self.events)
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """Why the episode stopped before the task was judged: in words, and typed."""
+
+    reason: str
+    failure: EpisodeFailure
+
 
 class _EpisodeOver(Exception):
-    def __init__(self, reason: str):
-        self.reason = reason
+    def __init__(self, reason: str, stage: FailureStage, kind: FailureKind, skill: str | None = None):
+        super().__init__(reason)
+        self.ending = _Ending(reason, EpisodeFailure(stage=stage, kind=kind, skill=skill))
+
+
+@dataclass(frozen=True)
+class _Step:
+    """A skill call's outcome; `failure` says where a failed one failed."""
+
+    feedback: StepFeedback
+    obs: Observation
+    failure: EpisodeFailure | None = None
+
+
+@dataclass
+class _Episode:
+    """Everything one episode keeps while it runs; the stages read and update it."""
+
+    spec: EpisodeSpec
+    seed: int
+    context: PlanningContext
+    clock: _StageClock
+    started: float  # perf_counter at the start
+    recorder: EpisodeRecorder | None
+    annotations: list[tuple[str, np.ndarray]] | None  # None: not asked for
+    video_scenes: list[tuple[int, SceneDescription]] | None  # (step, scene) per perception; None: not drawn
+    trace: list[TraceEvent] = field(default_factory=list)
+    perceptions: int = 0
+    ending: _Ending | None = None  # set when a stage ended the episode
+    # progress
+    steps: int = 0
+    calls: int = 0
+    replans: int = 0
+    help_requests: int = 0
+    last_action: Action | None = None  # the last action applied: motion checks measure speed from it
+    handled: str | None = None  # the object the last successful pick or push moved
+    refusals: list[SafetyViolation] = field(default_factory=list)
+    repairs: dict[str, int] = field(default_factory=dict)  # rule -> actions it repaired
+
+    @property
+    def budget(self) -> int:
+        return self.spec.task.max_steps
+
+    def safety_report(self) -> SafetyReport:
+        return SafetyReport(refusals=tuple(self.refusals), repairs=dict(self.repairs))
 
 
 class Runner:
@@ -107,90 +196,105 @@ class Runner:
         # Optional capabilities: a shield that checks actions, an env that answers collision queries.
         self._motion_shield = shield if isinstance(shield, MotionShield) else None
         self._probe = env if isinstance(env, CollisionProbe) else None
-        self._annotations: list[tuple[str, np.ndarray]] | None = None
         self.video_annotate = video_annotate
-        self._video_scenes: list[tuple[int, SceneDescription]] | None = None  # (step, scene) per perception
-        self._recorder: EpisodeRecorder | None = None
+        self._under_way: _Episode | None = None  # kept only so that a crashed episode's trace can be written
 
     def run_episode(self, seed: int, record_video: bool = False, annotate: bool = False,
                     recorder: EpisodeRecorder | None = None, instruction: str | None = None,
                     goal: Mapping[str, Any] | None = None) -> EpisodeOutcome:
         """One episode of `seed`; `instruction` replaces the task's own, `goal` (task goal fields) is
         what success is then judged by (without it: the task's goal for the seed)."""
-        clock = _StageClock()
-        self._annotations = [] if annotate else None
-        self._video_scenes = [] if record_video and self.video_annotate else None
-        self._recorder = recorder
-        started = time.perf_counter()
-        trace: list[dict[str, Any]] = []
-        self.episode_trace = trace  # the episode under way: what it holds is written even if the episode crashes
+        self._under_way = None
+        clock, started = _StageClock(), time.perf_counter()
         overrides = {k: v for k, v in (("instruction", instruction), ("goal", goal)) if v is not None}
         with clock("reset"):
-            episode, obs = self._reset(seed, record_video, overrides)
-        context = PlanningContext(skills=self._skills_for(episode.task.skills), task=episode.task,
-                                  oracle_plan=episode.oracle_plan, domain=episode.domain)
-        trace.append({"event": "reset", "task": episode.task.name, "seed": seed, "instruction": episode.instruction,
-                      "given_instruction": episode.given_instruction, "judged_by": _judged_by(episode),
-                      "goal": dict(episode.goal)})
+            spec, obs = self._reset(seed, record_video, overrides)
+        context = PlanningContext(skills=self._skills_for(spec.task.skills), task=spec.task,
+                                  oracle_plan=spec.oracle_plan, domain=spec.domain)
+        episode = self._under_way = _Episode(
+            spec=spec, seed=seed, context=context, clock=clock, started=started, recorder=recorder,
+            annotations=[] if annotate else None, video_scenes=[] if record_video and self.video_annotate else None)
+        episode.trace.append(ResetEvent(task=spec.task.name, seed=seed, instruction=spec.instruction,
+                                        given_instruction=spec.given_instruction, judged_by=_judged_by(spec),
+                                        goal=dict(spec.goal)))
         if recorder is not None:
-            recorder.begin(episode, obs)
-        state = _Progress(budget=episode.task.max_steps)
-        failure: str | None = None
+            recorder.begin(spec, obs)
         try:
-            self._solve(episode.instruction, obs, context, clock, trace, state)
+            self._solve(episode, obs)
         except _EpisodeOver as over:
-            failure = over.reason
+            episode.ending = over.ending
         except (PlanningError, LanguageModelError) as error:
-            failure = f"planning: {error}"
-            trace.append({"event": "planning_error", "error": str(error), "type": type(error).__name__})
+            episode.ending = _Ending(f"planning: {error}", EpisodeFailure(stage=FailureStage.PLANNING,
+                                                                          kind=_planning_kind(error)))
+            episode.trace.append(PlanningErrorEvent(error=str(error), type=type(error).__name__))
         except SimulationError as error:
-            failure = f"physics: {error}"
-            trace.append({"event": "simulation_error", "error": str(error)})
-        predicates: dict[str, bool] = {"success": False}  # a world that blew up is not judged
-        if trace[-1]["event"] != "simulation_error":
+            self._blew_up(episode, error)
+        result = self._judge(episode)
+        with clock("render"):  # the env recorded poses during the episode; the video's frames are drawn now
+            video = self._video_frames(episode) if record_video else []
+        result = result.model_copy(update={"latency": clock.times(), "wall_time": time.perf_counter() - started})
+        if recorder is not None:
+            recorder.end(result)
+        return EpisodeOutcome(result=result, events=episode.trace, video=video, annotations=episode.annotations or [])
+
+    def episode_events(self) -> list[TraceEvent]:
+        """The trace so far of the episode under way (or of the last one): after an episode raised,
+        what happened up to the crash. Empty when it raised before its environment was reset."""
+        return list(self._under_way.trace) if self._under_way is not None else []
+
+    # ------------------------------------------------------------------ judging
+
+    def _blew_up(self, episode: _Episode, error: SimulationError) -> None:
+        episode.ending = _Ending(f"physics: {error}",
+                                 EpisodeFailure(stage=FailureStage.SIMULATION, kind="physics"))
+        episode.trace.append(SimulationErrorEvent(error=str(error)))
+
+    def _judge(self, episode: _Episode) -> EpisodeResult:
+        """Let the world come to rest and have the task judge it; the result, timed up to now."""
+        predicates: dict[str, bool] = {"success": False}
+        ending = episode.ending
+        if ending is None or ending.failure.stage is not FailureStage.SIMULATION:  # a world that blew up is not judged
             try:
-                with clock("simulation"):
+                with episode.clock("simulation"):
                     self.env.settle(self.config.settle_seconds)
                 predicates = self.env.evaluate()
             except SimulationError as error:  # it blew up while coming to rest
-                failure = f"physics: {error}"
-                trace.append({"event": "simulation_error", "error": str(error)})
-        fault_events = getattr(self.env, "fault_events", None)  # environments with injected faults offer it
-        injected = list(fault_events()) if fault_events is not None else []
-        trace.extend({"event": "fault", **event} for event in injected)
+                self._blew_up(episode, error)
+                ending = episode.ending
+        injected = list(self.env.fault_events()) if isinstance(self.env, FaultEvents) else []
+        episode.trace.extend(FaultEvent(**event) for event in injected)
         success = bool(predicates["success"])
         if success:
-            failure = None
-        elif failure is None:
+            ending = None
+        elif ending is None:
             unmet = ", ".join(name for name, ok in predicates.items() if not ok and name != "success")
-            failure = f"task not achieved: {unmet or 'success predicate false'}"
-        if failure is not None and injected:
-            failure += f" [injected faults: {describe_events(injected)}]"
-        trace.append({"event": "result", "success": success, "predicates": predicates, "failure": failure,
-                      "safety": state.safety_report().model_dump(mode="json")})
-        with clock("render"):  # the env recorded poses during the episode; the video's frames are drawn now
-            video = self._video_frames() if record_video else []
-        result = EpisodeResult(
-            task=episode.task.name,
-            seed=seed,
-            instruction=episode.instruction,
+            ending = _Ending(f"task not achieved: {unmet or 'success predicate false'}",
+                             EpisodeFailure(stage=FailureStage.TASK, kind="task_not_achieved"))
+        reason = ending.reason if ending is not None else None
+        if reason is not None and injected:
+            reason += f" [injected faults: {describe_events(injected)}]"
+        episode.trace.append(ResultEvent(success=success, predicates=predicates, failure=reason,
+                                         safety=episode.safety_report()))
+        spec = episode.spec
+        return EpisodeResult(
+            task=spec.task.name,
+            seed=episode.seed,
+            instruction=spec.instruction,
             success=success,
             predicates=predicates,
-            env_steps=state.steps,
-            skill_calls=state.calls,
-            replans=state.replans,
-            help_requests=state.help_requests,
-            failure_reason=failure,
-            given_instruction=episode.given_instruction,
-            judged_by=_judged_by(episode),
-            goal=dict(episode.goal),
-            safety=state.safety_report(),
-            latency=clock.times(),
-            wall_time=time.perf_counter() - started,
+            env_steps=episode.steps,
+            skill_calls=episode.calls,
+            replans=episode.replans,
+            help_requests=episode.help_requests,
+            failure_reason=reason,
+            failure=ending.failure if ending is not None else None,
+            given_instruction=spec.given_instruction,
+            judged_by=_judged_by(spec),
+            goal=dict(spec.goal),
+            safety=episode.safety_report(),
+            latency=episode.clock.times(),
+            wall_time=time.perf_counter() - episode.started,
         )
-        if recorder is not None:
-            recorder.end(result)
-        return EpisodeOutcome(result=result, trace=trace, video=video, annotations=self._annotations or [])
 
     # ------------------------------------------------------------------ stages
 
@@ -211,13 +315,13 @@ class Runner:
         except ValueError as error:  # a goal the task's goal model or the scene rejects
             raise ConfigError(f"seed {seed}: {error}") from None
 
-    def _video_frames(self) -> list[np.ndarray]:
+    def _video_frames(self, episode: _Episode) -> list[np.ndarray]:
         frames = self.env.video_frames()
-        if not frames or not self._video_scenes:
+        if not frames or not episode.video_scenes:
             return frames
         from fmrobot.perception.annotate import draw_video
 
-        return draw_video(frames, self.env.video_frame_steps(), self._video_scenes, self.env.video_camera)
+        return draw_video(frames, self.env.video_frame_steps(), episode.video_scenes, self.env.video_camera)
 
     def _skills_for(self, names) -> tuple:
         by_name = {s.name: s for s in self.policy.skills}
@@ -229,160 +333,174 @@ class Runner:
             )
         return tuple(by_name[n] for n in names)
 
-    def _perceive(self, queries, clock: _StageClock, trace: list) -> tuple[Observation, SceneDescription]:
-        with clock("render"):
-            obs = self.env.observe(images=bool(getattr(self.perceptor, "needs_images", True)))
-        with clock("perception"):
-            scene = self.perceptor.perceive(obs, queries)
-        trace.append({"event": "perception", "scene": scene.model_dump(mode="json")})
-        if self._video_scenes is not None:
-            self._video_scenes.append((obs.step, scene))
-        if self._annotations is not None:
+    def _perceive(self, episode: _Episode) -> tuple[Observation, SceneDescription]:
+        # A perceptor that does not say whether it reads images gets them.
+        images = bool(self.perceptor.needs_images) if isinstance(self.perceptor, NeedsImages) else True
+        with episode.clock("render"):
+            obs = self.env.observe(images=images)
+        with episode.clock("perception"):
+            scene = self.perceptor.perceive(obs, episode.spec.task.vocabulary)
+        episode.trace.append(PerceptionEvent(scene=scene))
+        index, episode.perceptions = episode.perceptions, episode.perceptions + 1
+        if episode.video_scenes is not None:
+            episode.video_scenes.append((obs.step, scene))
+        if episode.annotations is not None:
             from fmrobot.perception.annotate import draw_scene
 
-            index = sum(1 for event in trace if event["event"] == "perception") - 1
-            self._annotations.extend((f"perception{index}_{f.name}", draw_scene(f, scene)) for f in obs.frames)
+            episode.annotations.extend((f"perception{index}_{f.name}", draw_scene(f, scene)) for f in obs.frames)
         return obs, scene
 
-    def _solve(self, instruction: str, obs: Observation, context: PlanningContext, clock: _StageClock,
-               trace: list, state: "_Progress") -> None:
-        queries = context.task.vocabulary
-        obs, scene = self._perceive(queries, clock, trace)
-        decision, obs, scene = self._decide(lambda seen: self.planner.plan(instruction, seen, context),
-                                            obs, scene, queries, clock, trace, state)
+    def _solve(self, episode: _Episode, obs: Observation) -> None:
+        instruction, context = episode.spec.instruction, episode.context
+        obs, scene = self._perceive(episode)
+        decision, obs, scene = self._decide(episode, lambda seen: self.planner.plan(instruction, seen, context),
+                                            obs, scene)
         for _ in range(self.config.max_decisions):
-            trace.append({"event": "decision", "decision": _dump_decision(decision)})
+            episode.trace.append(DecisionEvent(decision=DecisionRecord.of(decision)))
             if decision.help is not None:
-                decision = self._ask(decision, context, clock, trace, state)
-            feedback, obs = self._execute(decision, scene, obs, context, clock, trace, state)
-            if feedback is not None and feedback.status is SkillStatus.FAILURE:
-                if state.steps >= state.budget:
-                    raise _EpisodeOver(f"step budget of {state.budget} control steps used up ({feedback.reason})")
-                if state.replans >= self.config.max_replans:
-                    raise _EpisodeOver(f"gave up after {state.replans} replans; last failure: {feedback.reason}")
-                state.replans += 1
-                if feedback.env_steps > 0:  # the arm moved, so it may be in the way now
-                    obs = self._go_home(obs, scene, context, clock, trace, state)
+                decision = self._ask(episode, decision)
+            step = self._execute(episode, decision, scene, obs)
+            feedback, obs = (step.feedback, step.obs) if step is not None else (None, obs)
+            if step is not None and step.failure is not None:
+                # The episode fails where the step failed; the budget, when it is what leaves no replan, is the kind.
+                failed = step.failure
+                if episode.steps >= episode.budget:
+                    raise _EpisodeOver(f"step budget of {episode.budget} control steps used up ({step.feedback.reason})",
+                                       failed.stage, "step_budget", failed.skill)
+                if episode.replans >= self.config.max_replans:
+                    raise _EpisodeOver(f"gave up after {episode.replans} replans; last failure: "
+                                       f"{step.feedback.reason}", failed.stage, failed.kind, failed.skill)
+                episode.replans += 1
+                if step.feedback.env_steps > 0:  # the arm moved, so it may be in the way now
+                    obs = self._go_home(episode, obs, scene)
             elif decision.plan is not None and decision.plan.final:
                 return
             if feedback is None:
-                raise _EpisodeOver("the planner returned an empty plan that is not final")
-            obs, scene = self._perceive(queries, clock, trace)
+                raise _EpisodeOver("the planner returned an empty plan that is not final", FailureStage.PLANNING,
+                                   "empty_plan")
+            obs, scene = self._perceive(episode)
             decision, obs, scene = self._decide(
+                episode,
                 lambda seen, previous=decision, feedback=feedback: self.planner.replan(previous, feedback, seen,
                                                                                        context),
-                obs, scene, queries, clock, trace, state)
-        raise _EpisodeOver(f"no final plan after {self.config.max_decisions} planner decisions")
+                obs, scene)
+        raise _EpisodeOver(f"no final plan after {self.config.max_decisions} planner decisions",
+                           FailureStage.PLANNING, "decisions_exhausted")
 
-    def _decide(self, ask: Callable[[SceneDescription], PlanDecision], obs: Observation, scene: SceneDescription,
-                queries, clock: _StageClock, trace: list,
-                state: _Progress) -> tuple[PlanDecision, Observation, SceneDescription]:
+    def _decide(self, episode: _Episode, ask: Callable[[SceneDescription], PlanDecision], obs: Observation,
+                scene: SceneDescription) -> tuple[PlanDecision, Observation, SceneDescription]:
         """`ask(scene)`: the planner's decision. One its language model could not make (the model stayed
         unreachable or answered nonsense through its retries) is a failed decision, like a failed step:
         while replans are left, look again and ask again; then the episode ends with the error.
         Other planning errors (an instruction that names nothing in the scene) end it at once."""
         while True:
             try:
-                with clock("planning"), retry.decision():  # the model's calls in it share one deadline
+                with episode.clock("planning"), retry.decision():  # the model's calls in it share one deadline
                     return ask(scene), obs, scene
             except (LanguageModelError, UnusableReplyError) as error:
-                trace.append({"event": "planning_error", "error": str(error), "type": type(error).__name__,
-                              "replanning": state.replans < self.config.max_replans})
-                if state.replans >= self.config.max_replans:
-                    after = f" (gave up after {state.replans} replans)" if state.replans else ""
-                    raise _EpisodeOver(f"planning: {error}{after}") from None
-                state.replans += 1
-            obs, scene = self._perceive(queries, clock, trace)
+                replanning = episode.replans < self.config.max_replans
+                episode.trace.append(PlanningErrorEvent(error=str(error), type=type(error).__name__,
+                                                        replanning=replanning))
+                if not replanning:
+                    after = f" (gave up after {episode.replans} replans)" if episode.replans else ""
+                    raise _EpisodeOver(f"planning: {error}{after}", FailureStage.PLANNING,
+                                       _planning_kind(error)) from None
+                episode.replans += 1
+            obs, scene = self._perceive(episode)
 
-    def _ask(self, decision: PlanDecision, context: PlanningContext, clock: _StageClock, trace: list,
-             state: "_Progress") -> PlanDecision:
+    def _ask(self, episode: _Episode, decision: PlanDecision) -> PlanDecision:
         """Put the planner's question to the responder; the chosen option becomes the decision."""
         request = decision.help
         assert request is not None
-        state.help_requests += 1
+        episode.help_requests += 1
         answer = None
         if self.responder is not None and request.choices:
-            with clock("help"):
-                answer = self.responder.respond(request, context, decision.history)
+            with episode.clock("help"):
+                answer = self.responder.respond(request, episode.context, decision.history)
         valid = answer is not None and 0 <= answer < len(request.choices)
-        trace.append({"event": "help", "question": request.question, "options": list(request.options),
-                      "answer": request.options[answer] if valid else answer})
+        episode.trace.append(HelpEvent(question=request.question, options=list(request.options),
+                                       answer=request.options[answer] if valid else answer))
         if answer is None:
             why = ("the request offers no plan to choose" if not request.choices
                    else "nobody answered" if self.responder is None else "no option was chosen")
-            raise _EpisodeOver(f"the planner asked for help ({request.question}) and {why}")
+            raise _EpisodeOver(f"the planner asked for help ({request.question}) and {why}", FailureStage.HELP,
+                               "no_answer")
         if not valid:
-            raise _EpisodeOver(f"the responder answered {answer}, not an option index 0..{len(request.choices) - 1}")
+            raise _EpisodeOver(f"the responder answered {answer}, not an option index 0..{len(request.choices) - 1}",
+                               FailureStage.HELP, "invalid_answer")
         return PlanDecision(instruction=decision.instruction, plan=request.choices[answer], confidence=1.0,
                             rationale=f"{decision.rationale}; asked for help, answer: {request.options[answer]}",
                             history=decision.history)
 
-    def _go_home(self, obs: Observation, scene: SceneDescription, context: PlanningContext, clock: _StageClock,
-                 trace: list, state: "_Progress") -> Observation:
+    def _go_home(self, episode: _Episode, obs: Observation, scene: SceneDescription) -> Observation:
         """Move the arm out of the cameras' view before looking again, if the policy can.
 
         After a failed skill the arm often hangs over the objects: seen from the camera it
         hides them, or merges with one of the same colour into a single proposal.
         """
         home = next((s for s in self.policy.skills if s.name == "home"), None)
-        if home is None or state.steps >= state.budget:
+        if home is None or episode.steps >= episode.budget:
             return obs
+        context = episode.context
         skills = context.skills if any(s.name == "home" for s in context.skills) else (*context.skills, home)
-        feedback, obs = self._run_skill(-1, SkillCall(skill="home"), scene, obs,
-                                        context.model_copy(update={"skills": skills}), clock, state)
-        state.calls -= 1  # not a planned skill call
-        trace.append({"event": "home", **feedback.model_dump(mode="json")})
-        return obs
+        step = self._run_skill(episode, -1, SkillCall(skill="home"), scene, obs,
+                               context.model_copy(update={"skills": skills}))
+        episode.calls -= 1  # not a planned skill call
+        episode.trace.append(HomeEvent.of(step.feedback))
+        return step.obs
 
-    def _execute(self, decision: PlanDecision, scene: SceneDescription, obs: Observation,
-                 context: PlanningContext, clock: _StageClock, trace: list,
-                 state: "_Progress") -> tuple[StepFeedback | None, Observation]:
+    def _execute(self, episode: _Episode, decision: PlanDecision, scene: SceneDescription,
+                 obs: Observation) -> _Step | None:
+        """The plan's steps, in order, up to the first that fails; None for an empty plan."""
         assert decision.plan is not None
-        with clock("safety"):
+        with episode.clock("safety"):
             verdict = self.shield.check(decision.plan, scene)
-        trace.append({"event": "safety", "verdict": verdict.model_dump(mode="json")})
+        episode.trace.append(SafetyEvent(verdict=verdict))
         if not verdict.allowed or verdict.plan is None:
-            state.refusals.extend(v for v in verdict.violations if not v.repaired)
+            episode.refusals.extend(v for v in verdict.violations if not v.repaired)
             first = verdict.violations[0] if verdict.violations else None
             index = first.step_index if first and first.step_index is not None else 0
             call = decision.plan.steps[index] if decision.plan.steps else SkillCall(skill="(none)")
             reasons = "; ".join(f"{v.rule}: {v.reason}" for v in verdict.violations) or "refused"
-            return StepFeedback(step_index=index, call=call, status=SkillStatus.FAILURE,
-                                reason=f"safety shield refused the plan: {reasons}"), obs
-        feedback = None
+            feedback = StepFeedback(step_index=index, call=call, status=SkillStatus.FAILURE,
+                                    reason=f"safety shield refused the plan: {reasons}")
+            return _Step(feedback, obs, EpisodeFailure(stage=FailureStage.SAFETY, kind="refused"))
+        step = None
         moved: set[str] = set()  # objects earlier steps of this plan moved (picked or pushed)
+        context = episode.context
         for index, call in enumerate(verdict.plan.steps):
             named, moves = self._named_objects(call, context)
             if named & moved:
                 # The step acts on something the plan already moved: where it is now comes from
                 # a fresh look, not from the scene perceived before the plan started. The arm may
                 # hide objects from that look; they keep their last known place.
-                obs, fresh = self._perceive(context.task.vocabulary, clock, trace)
+                obs, fresh = self._perceive(episode)
                 hidden = tuple(o for o in scene.objects if o.label not in fresh.labels)
                 scene = fresh.model_copy(update={"objects": fresh.objects + hidden})
                 moved.clear()
-            feedback, obs = self._run_skill(index, call, scene, obs, context, clock, state)
-            trace.append({"event": "skill", **feedback.model_dump(mode="json")})
-            if feedback.status is SkillStatus.FAILURE:
+            step = self._run_skill(episode, index, call, scene, obs, context)
+            obs = step.obs
+            episode.trace.append(SkillEvent.of(step.feedback))
+            if step.failure is not None:
                 break
             moved |= moves
-        return feedback, obs
+        return step
 
-    def _check_action(self, action: Action, call: SkillCall, involved: frozenset[str], scene: SceneDescription,
-                      obs: Observation, state: "_Progress") -> Action | None:
+    def _check_action(self, episode: _Episode, action: Action, call: SkillCall, involved: frozenset[str],
+                      scene: SceneDescription, obs: Observation) -> Action | None:
         """The action to apply after the shield's motion rules (maybe repaired); None if refused."""
         assert self._motion_shield is not None
-        context = ActionContext(call=call, involved=involved, scene=scene, obs=obs, previous=state.last_action,
+        context = ActionContext(call=call, involved=involved, scene=scene, obs=obs, previous=episode.last_action,
                                 probe=self._probe)
         verdict = self._motion_shield.check_action(action, context)
         for violation in verdict.violations:
             if violation.repaired:
-                state.repairs[violation.rule] = state.repairs.get(violation.rule, 0) + 1
+                episode.repairs[violation.rule] = episode.repairs.get(violation.rule, 0) + 1
         if verdict.allowed and verdict.action is not None:
             return verdict.action
         refused = [v for v in verdict.violations if not v.repaired]
-        state.refusals.extend(refused or [SafetyViolation(rule="shield", step_index=None,
-                                                          reason=f"{call}: action refused without a reason")])
+        episode.refusals.extend(refused or [SafetyViolation(rule="shield", step_index=None,
+                                                            reason=f"{call}: action refused without a reason")])
         return None
 
     @staticmethod
@@ -396,19 +514,21 @@ class Runner:
             return set(), set()  # _run_skill reports the bad call
         return named, {str(call.args[a]) for a in spec.moved_arguments if a in call.args}
 
-    def _run_skill(self, index: int, call: SkillCall, scene: SceneDescription, obs: Observation,
-                   context: PlanningContext, clock: _StageClock,
-                   state: "_Progress") -> tuple[StepFeedback, Observation]:
-        state.calls += 1
-        start_steps = state.steps
+    def _run_skill(self, episode: _Episode, index: int, call: SkillCall, scene: SceneDescription,
+                   obs: Observation, context: PlanningContext) -> _Step:
+        episode.calls += 1
+        start_steps = episode.steps
+        recorder, clock = episode.recorder, episode.clock
 
-        recorder = self._recorder
-
-        def outcome(status: SkillStatus, reason: str = "") -> tuple[StepFeedback, Observation]:
+        def outcome(status: SkillStatus, reason: str = "", failure: EpisodeFailure | None = None) -> _Step:
             if recorder is not None:
                 recorder.skill_ended(call, obs, status)
-            return StepFeedback(step_index=index, call=call, status=status, reason=reason,
-                                env_steps=state.steps - start_steps), obs
+            feedback = StepFeedback(step_index=index, call=call, status=status, reason=reason,
+                                    env_steps=episode.steps - start_steps)
+            return _Step(feedback, obs, failure)
+
+        def failed(stage: FailureStage, kind: FailureKind, reason: str) -> _Step:
+            return outcome(SkillStatus.FAILURE, reason, EpisodeFailure(stage=stage, kind=kind, skill=call.skill))
 
         try:
             spec = context.skill(call.skill)
@@ -418,66 +538,64 @@ class Runner:
                 scene.find(label)
             # The object the robot last picked or pushed is in (or just left) its fingers: its
             # motion may touch it.
-            involved = named | ({state.handled} if state.handled else set())
+            involved = named | ({episode.handled} if episode.handled else set())
             with clock("control"):
                 self.policy.reset(call, scene, obs)
             if recorder is not None:
                 recorder.skill_started(call, spec, scene, obs)
         except FmrobotError as error:
-            return outcome(SkillStatus.FAILURE, str(error))
+            return failed(*_call_failure(error), str(error))
         while True:
             with clock("control"):
                 status = self.policy.status(obs)
             if status is SkillStatus.SUCCESS and spec.moved_arguments:
-                state.handled = str(call.args.get(spec.moved_arguments[0], "")) or state.handled
+                episode.handled = str(call.args.get(spec.moved_arguments[0], "")) or episode.handled
+            if status is SkillStatus.FAILURE:
+                return failed(FailureStage.CONTROL, "skill_failed", self.policy.failure_reason())
             if status is not SkillStatus.RUNNING:
-                return outcome(status, self.policy.failure_reason() if status is SkillStatus.FAILURE else "")
-            if state.steps >= state.budget:
-                return outcome(SkillStatus.FAILURE, f"{call}: step budget of {state.budget} control steps used up")
+                return outcome(status)
+            if episode.steps >= episode.budget:
+                return failed(FailureStage.CONTROL, "step_budget",
+                              f"{call}: step budget of {episode.budget} control steps used up")
             with clock("control"):
                 action = self.policy.act(obs)
             if self._motion_shield is not None:
                 with clock("safety"):
-                    checked = self._check_action(action, call, involved, scene, obs, state)
+                    checked = self._check_action(episode, action, call, involved, scene, obs)
                 if checked is None:
-                    refused = state.refusals[-1]
-                    return outcome(SkillStatus.FAILURE, f"safety shield stopped the motion: {refused.rule}: "
-                                                        f"{refused.reason}")
+                    refused = episode.refusals[-1]
+                    return failed(FailureStage.SAFETY, "motion_refused",
+                                  f"safety shield stopped the motion: {refused.rule}: {refused.reason}")
                 action = checked
-            state.last_action = action
+            episode.last_action = action
             if recorder is not None:
                 recorder.step(obs, action)
             with clock("simulation"):
                 obs = self.env.apply(action)
-            state.steps += 1
+            episode.steps += 1
 
 
-@dataclass
-class _Progress:
-    budget: int
-    steps: int = 0
-    calls: int = 0
-    replans: int = 0
-    help_requests: int = 0
-    last_action: Action | None = None  # the last action applied: motion checks measure speed from it
-    handled: str | None = None  # the object the last successful pick or push moved
-    refusals: list[SafetyViolation] = field(default_factory=list)
-    repairs: dict[str, int] = field(default_factory=dict)  # rule -> actions it repaired
-
-    def safety_report(self) -> SafetyReport:
-        return SafetyReport(refusals=tuple(self.refusals), repairs=dict(self.repairs))
+def _call_failure(error: FmrobotError) -> tuple[FailureStage, FailureKind]:
+    """Where a skill call that could not start failed."""
+    if isinstance(error, ObjectNotFoundError):  # the plan names an object the scene (as perceived) lacks
+        return FailureStage.PERCEPTION, "object_not_found"
+    if isinstance(error, SkillArgumentError):
+        return FailureStage.PLANNING, "invalid_plan"
+    return FailureStage.CONTROL, "skill_failed"  # the policy could not start it
 
 
-def _judged_by(episode: Any) -> str:
+def _planning_kind(error: Exception) -> FailureKind:
+    if isinstance(error, LanguageModelError):
+        return "language_model"
+    if isinstance(error, UnusableReplyError):
+        return "unusable_reply"
+    if isinstance(error, ObjectNotFoundError):
+        return "object_not_found"
+    if isinstance(error, SkillArgumentError):
+        return "invalid_plan"
+    return "no_plan"
+
+
+def _judged_by(spec: EpisodeSpec) -> str:
     """"given": by the goal that came with the instruction; "task": by the task's goal for the seed."""
-    return "given" if getattr(episode, "given_goal", False) else "task"
-
-
-def _dump_decision(decision: PlanDecision) -> dict[str, Any]:
-    return {
-        "plan": [str(s) for s in decision.plan.steps] if decision.plan else None,
-        "final": decision.plan.final if decision.plan else None,
-        "help": decision.help.model_dump(mode="json") if decision.help else None,
-        "confidence": decision.confidence,
-        "rationale": decision.rationale,
-    }
+    return "given" if getattr(spec, "given_goal", False) else "task"  # older environments' specs lack it

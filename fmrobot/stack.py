@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from fmrobot import registry
 from fmrobot.errors import ConfigError, shown
+from fmrobot.interfaces import FaultInjection, UsesLanguageModel
 from fmrobot.runner import Runner, RunnerConfig
 
 #: Config groups that name a component, in build order.
@@ -83,6 +84,10 @@ def check_run_keys(config: Mapping[str, Any]) -> None:
                           f"{did_you_mean(unknown[0], known)} (the run knows: {', '.join(known)})")
 
 
+def _needs_llm(planner_cls: type) -> bool:
+    return isinstance(planner_cls, UsesLanguageModel) and bool(planner_cls.needs_llm)
+
+
 def resolve_components(config: Mapping[str, Any]) -> dict[str, registry.Resolved]:
     resolved = {}
     for group in COMPONENT_GROUPS:
@@ -90,7 +95,7 @@ def resolve_components(config: Mapping[str, Any]) -> dict[str, registry.Resolved
             raise ConfigError(f"the run config has no `{group}` group; choose one of: {', '.join(registry.available(group))}")
         resolved[group] = registry.resolve(group, config[group])
     resolved["fault"] = resolve_fault(config)
-    if config.get("llm") is not None and getattr(resolved["planner"].cls, "needs_llm", False):
+    if config.get("llm") is not None and _needs_llm(resolved["planner"].cls):
         resolved["llm"] = registry.resolve("llm", config["llm"])  # its options, and that its model can load here
     return resolved
 
@@ -104,7 +109,7 @@ def resolve_fault(config: Mapping[str, Any]) -> registry.Resolved:
                           f"a fault breaks one of: {', '.join(FAULT_TARGETS)}")
     if target == "language_model" and "planner" in config:
         planner = registry.resolve("planner", config["planner"])
-        if not getattr(planner.cls, "needs_llm", False):
+        if not _needs_llm(planner.cls):
             raise ConfigError(f"fault {fault.name!r} breaks the language model, but planner {planner.name!r} "
                               "uses none; choose a planner that does (planner=llm_scoring or planner=llm_structured)")
     return fault
@@ -113,7 +118,7 @@ def resolve_fault(config: Mapping[str, Any]) -> registry.Resolved:
 def build_planner(planner: registry.Resolved, config: Mapping[str, Any], fault: Any = None) -> Any:
     """The planner, with a language model built from the `llm` group if it asks for one (broken by
     `fault` when that is a language-model fault)."""
-    if not getattr(planner.cls, "needs_llm", False):
+    if not _needs_llm(planner.cls):
         return planner.build()
     if config.get("llm") is None:
         raise ConfigError(f"planner {planner.name!r} needs a language model; choose one with llm=<name> "
@@ -139,7 +144,7 @@ def build_env(config: Mapping[str, Any], task_resolved: registry.Resolved | None
 def build_runner(config: Mapping[str, Any]) -> Runner:
     settings = RunSettings.from_config(config)
     parts = resolve_components(config)
-    if config.get("llm") is not None and getattr(parts["planner"].cls, "needs_llm", False):
+    if config.get("llm") is not None and _needs_llm(parts["planner"].cls):
         # Validated now, before the env is built; a planner without one never imports a language model.
         registry.resolve("llm", config["llm"])
     responder = registry.resolve("responder", config["responder"]) if config.get("responder") else None
@@ -157,7 +162,7 @@ def build_runner(config: Mapping[str, Any]) -> Runner:
         fault = parts["fault"].build()
         perceptor = parts["perception"].build()
         if fault.target == "environment":
-            if not callable(getattr(env, "inject_fault", None)):
+            if not isinstance(env, FaultInjection):
                 raise ConfigError(f"fault {parts['fault'].name!r} breaks the simulated world, but env "
                                   f"{parts['env'].name!r} takes no faults (it has no inject_fault method)")
             env.inject_fault(fault)

@@ -17,7 +17,7 @@ import numpy as np
 
 from fmrobot.control.skills import PICK, PLACE
 from fmrobot.errors import FmrobotError
-from fmrobot.interfaces import ActionContext, MotionShield
+from fmrobot.interfaces import ActionContext, MotionShield, NeedsImages
 from fmrobot.types import (
     Action,
     ActionVerdict,
@@ -142,7 +142,8 @@ def check_perceptor(perceptor: Any, obs: Observation | None = None, queries: Seq
     within 2 cm of where they are."""
     obs = obs or synthetic_observation()
     queries = list(queries if queries is not None else SYNTHETIC_OBJECTS)
-    _require(isinstance(getattr(perceptor, "needs_images", None), bool), "a perceptor has a bool `needs_images`")
+    _require(isinstance(perceptor, NeedsImages) and isinstance(perceptor.needs_images, bool),
+             "a perceptor has a bool `needs_images`")
     scene = perceptor.perceive(obs, queries)
     _require(isinstance(scene, SceneDescription), f"perceive() returned {type(scene).__name__}, not SceneDescription")
     for obj in scene.objects:

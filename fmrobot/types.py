@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from enum import Enum
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, model_validator
@@ -226,6 +226,10 @@ class SceneDescription(Value):
 # --------------------------------------------------------------------------- planning
 
 
+#: What the gripper holds, as a skill's precondition or effect.
+GripperState = Literal["empty", "holding"]
+
+
 class SkillSpec(Value):
     """A skill a policy can execute: its name, what it does, and its typed parameters.
 
@@ -239,6 +243,10 @@ class SkillSpec(Value):
     object_arguments: tuple[str, ...] = ()  # arguments that name objects in the scene
     moved_arguments: tuple[str, ...] = ()  # of those, the ones naming objects the skill moves (pick's object)
     phrase: str = ""  # how a call reads in words, with argument slots: "pick up the {object}"
+    # Precondition and effect on the gripper, so a planner can rule out impossible steps without
+    # knowing skills by name: "empty" / "holding" (None: either, or unchanged).
+    needs_gripper: GripperState | None = None
+    leaves_gripper: GripperState | None = None
 
     def say(self, call: "SkillCall") -> str:
         """The call in words ("pick up the red block"), for language-model prompts."""
@@ -517,6 +525,52 @@ class StageTimes(Value):
     help: float = 0.0  # waiting for an answer to a request for help
 
 
+class FailureStage(str, Enum):
+    """The stage of the episode loop a failure is attributed to."""
+
+    RESET = "reset"
+    PERCEPTION = "perception"  # a plan step names an object that the scene (as perceived) lacks
+    PLANNING = "planning"
+    SAFETY = "safety"
+    CONTROL = "control"  # a skill failed while executing, or used up the step budget
+    SIMULATION = "simulation"  # the simulated world blew up
+    HELP = "help"  # the planner asked for help and got no usable answer
+    TASK = "task"  # every stage reported success, but the task's goal is not met
+    CRASH = "crash"  # the episode never finished: an exception, or its worker died
+
+
+#: How a failure happened, within its stage; a machine-readable name for tables and exit codes.
+FailureKind = Literal[
+    "task_not_achieved",  # the judge found the goal unmet
+    # A failed step ends the episode once no replan is left (EpisodeResult.replans says how many were
+    # made): its kind is the step's, one of these six.
+    "step_budget",  # the task's control steps ran out (the stage is that of the step they ran out in)
+    "refused",  # the safety shield refused the plan
+    "motion_refused",  # the motion shield stopped an action
+    "skill_failed",  # a skill's policy reported failure
+    "object_not_found",  # a step or the instruction names an object not in the scene
+    "invalid_plan",  # a step calls an unknown skill or has arguments its schema rejects
+    "empty_plan",  # the planner returned an empty plan that is not final
+    "decisions_exhausted",  # no final plan within the runner's planner decisions
+    "language_model",  # the planner's language model could not answer
+    "unusable_reply",  # the language model answered, but nothing could be decided from it
+    "no_plan",  # another planning error
+    "no_answer",  # nobody answered a request for help, or no option was chosen
+    "invalid_answer",  # the answer to a request for help is not one of its options
+    "physics",  # the simulated world became invalid
+    "exception",  # the episode code raised
+    "worker_died",  # the worker process or actor running the episode died
+]
+
+
+class EpisodeFailure(Value):
+    """Where and how an episode failed, for machines; `EpisodeResult.failure_reason` says it in words."""
+
+    stage: FailureStage
+    kind: FailureKind
+    skill: str | None = None  # the skill whose call failed, when a failed skill call ended the episode
+
+
 class CrashedAttempt(Value):
     """An attempt at an episode that did not finish: its worker died, or the episode code raised."""
 
@@ -535,6 +589,8 @@ class EpisodeResult(Value):
     replans: int
     help_requests: int = 0  # questions the planner asked a person (or a scripted responder)
     failure_reason: str | None = None
+    # The same failure, typed; None for a success, and in records written before it existed.
+    failure: EpisodeFailure | None = None
     given_instruction: bool = False  # the instruction came from the user, not from the task
     # What success was judged by: "task" (the task's goal for this seed) or "given" (the instruction's own goal).
     judged_by: str = "task"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from fnmatch import fnmatchcase
-from importlib.metadata import entry_points
 from typing import Any, Collection, Literal, Mapping, Sequence
 
 import gymnasium as gym
@@ -20,11 +19,12 @@ import numpy as np
 from gymnasium import spaces
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from fmrobot import registry
 from fmrobot.types import TOP_DOWN, Action, EpisodeSpec, Observation, Obstruction
 from sims.cameras import Camera, CameraConfig
 from sims.faults import PhysicsCheck, WorldFault
 from sims.randomization import RandomizationConfig, add_clutter, draw_lighting, episode_rng, tint_table
-from sims.robots import Robot, RobotConfig, robot_class, robot_config
+from sims.robots import Robot, resolve_robot
 from sims.tasks.base import Goal, Task
 from sims.tasks.composition import ComposedTask
 from sims.tasks.domain import TaskGoalDomain
@@ -67,10 +67,7 @@ MAX_JOINT_SPEED = 20.0  # rad/s; bounds the gymnasium observation space
 
 def load_task(name: str) -> type[Task]:
     """A task class by its registered name (entry-point group fmrobot.tasks)."""
-    found = {ep.name: ep for ep in entry_points(group="fmrobot.tasks")}
-    if name not in found:
-        raise ValueError(f"unknown task {name!r}; tasks: {', '.join(sorted(found)) or 'none installed'}")
-    return found[name].load()
+    return registry.load("task", name)
 
 
 class TabletopEnv(gym.Env):
@@ -89,19 +86,20 @@ class TabletopEnv(gym.Env):
         config: EnvConfig | Mapping[str, Any] | None = None,
         *,
         task: Task | str = "pick_place",
-        robot: RobotConfig | Mapping[str, Any] | None = None,
+        robot: Mapping[str, Any] | None = None,
         render_mode: str | None = None,
     ):
         self.config = cfg = config if isinstance(config, EnvConfig) else EnvConfig.model_validate(dict(config or {}))
         self.task: Task = load_task(task)() if isinstance(task, str) else task
         if self.task.level is not None and self.task.level.compose:
             self.task = ComposedTask(self.task)  # level L4: the task, then a clause from another family
-        self.robot_config = robot_config(robot)
+        chosen_robot = resolve_robot(robot)
+        self.robot_config = chosen_robot.config
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
         self.render_mode = render_mode
         self.world = World(cfg.physics_hz, cfg.solver_iterations, cfg.renderer)
-        self.robot: Robot = robot_class(self.robot_config.name)(self.world.client, self.robot_config)
+        self.robot: Robot = chosen_robot.cls(self.world.client, chosen_robot.config)
         self.cameras = [Camera(c) for c in cfg.cameras]
         self._episode_cameras = self.cameras  # this episode's (possibly jittered) cameras
         self._light: dict[str, Any] | None = None  # this episode's lighting; None: PyBullet's default
@@ -427,10 +425,10 @@ def register_gymnasium_envs() -> list[str]:
     `gymnasium.make("fmrobot/PickPlace-v0")`.
     """
     ids = []
-    for ep in entry_points(group="fmrobot.tasks"):
-        env_id = gymnasium_id(ep.name)
+    for task in registry.available("task"):
+        env_id = gymnasium_id(task)
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point="sims.env:TabletopEnv", kwargs={"task": ep.name})
+            gym.register(id=env_id, entry_point="sims.env:TabletopEnv", kwargs={"task": task})
         ids.append(env_id)
     return sorted(ids)
 

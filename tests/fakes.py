@@ -13,14 +13,9 @@ from fmrobot.types import Action, Observation, SceneDescription, SkillCall, Skil
 
 def compose_config(overrides: Sequence[str], name: str = "run") -> dict:
     """Compose the packaged Hydra config `name` (run, collect, train) with overrides, resolved to plain containers."""
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
+    from fmrobot.compose import compose_plain
 
-    GlobalHydra.instance().clear()
-    with initialize_config_module("fmrobot.configs", version_base="1.3"):
-        cfg = compose(name, overrides=list(overrides))
-    return OmegaConf.to_container(cfg, resolve=True)
+    return compose_plain(name, overrides)
 
 
 class FlakyPolicy(ScriptedPolicy):

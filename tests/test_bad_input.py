@@ -111,6 +111,7 @@ def set_path(config: dict, path: str, value) -> dict:
     return changed
 
 
+@pytest.mark.slow
 @CHEAP
 @given(path=st.sampled_from(SETTING_PATHS), value=JSONISH)
 @example(path="seed", value=-1)
@@ -168,24 +169,31 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
 
 
-@pytest.mark.parametrize("override, expected", [
+# One case per layer of checking runs in the fast tier (`-m "not slow"`); each case starts `fmrobot.run`.
+BAD_OVERRIDES = [
     ("seed='\u202e1'", "invalid run settings: seed: Input should be a valid integer"),
+    ("task.name='🙂'", "unknown task '🙂'; installed: "),
+    ("planner=a\nb", r"invalid override 'planner=a\nb': LexerNoViableAltException"),
+    ("seed=${oc.env:FMROBOT_NO_SUCH_VARIABLE}", "Environment variable 'FMROBOT_NO_SUCH_VARIABLE' not found"),
+]
+MORE_BAD_OVERRIDES = [
     ("episodes=" + "9" * 5000, "Exceeds the limit (4300 digits) for integer string conversion"),
     ("episodes=" + "9" * 300, "invalid run settings: episodes"),
     ("video='\x1b[31mred'", r"no option '\x1b[31mred' in group 'video'; options: all, first, none"),
     ("video.episodes='\x1b[31mred'", r"video.episodes: Input should be 'none', 'first' or 'all' (got '\x1b[31mred')"),
     ("video=\x1b[31mred", r"invalid override 'video=\x1b[31mred': LexerNoViableAltException"),
-    ("task.name='🙂'", "unknown task '🙂'; installed: "),
     ("task.name='a\nb'", r"unknown task 'a\nb'; installed: "),
     ("perception.name='" + "\u200f" * 20_000 + "'", r"unknown perception '\u200f\u200f"),
     ("llm.timeout=-1", "unknown config key 'llm.timeout' (llm (smollm2) has: name, source, threads, "),
-    ("planner=a\nb", r"invalid override 'planner=a\nb': LexerNoViableAltException"),
     ("planner='a\nb'", r"no option 'a\nb' in group 'planner'; options: llm_goal, llm_scoring, "),
     ("seed=[1,2", "invalid override 'seed=[1,2': no viable alternative at input '[1,2'"),
-    ("seed=${oc.env:FMROBOT_NO_SUCH_VARIABLE}", "Environment variable 'FMROBOT_NO_SUCH_VARIABLE' not found"),
     ("task=null", "ValueError while composing the config: Config group override must be a string or a list"),
     ("task=" + "x" * 5000, "cannot read config "),
-])
+]
+
+
+@pytest.mark.parametrize("override, expected", [*BAD_OVERRIDES, *(pytest.param(*case, marks=pytest.mark.slow)
+                                                                   for case in MORE_BAD_OVERRIDES)])
 def test_the_command_line_answers_a_bad_override_with_one_line(tmp_path, override, expected):
     done = run_cli("perception=oracle", "video=none", override, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]

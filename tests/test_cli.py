@@ -19,6 +19,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+@pytest.mark.slow
 def test_two_episodes_write_results_traces_and_one_video(tmp_path):
     run_dir = tmp_path / "out"
     done = run_cli("task=pick_place", "episodes=2", "seed=5", f"hydra.run.dir={run_dir}", cwd=tmp_path)
@@ -104,6 +105,7 @@ def test_every_shipped_config_file_validates(path):
         registry.resolve("env", config["env"])
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_same_per_seed_results_as_in_process(tmp_path):
     records = {}
     for workers in (1, 2):
@@ -118,6 +120,7 @@ def test_worker_processes_give_the_same_per_seed_results_as_in_process(tmp_path)
     assert records[1] == records[2]
 
 
+@pytest.mark.slow
 def test_annotate_saves_each_perception_image_with_boxes(tmp_path):
     run_dir = tmp_path / "out"
     done = run_cli("video=none", "annotate=true", f"hydra.run.dir={run_dir}", cwd=tmp_path)
@@ -132,6 +135,7 @@ def test_annotate_saves_each_perception_image_with_boxes(tmp_path):
     assert (annotated == 255).all(axis=-1).sum() > 500  # white box outlines and label text were drawn
 
 
+@pytest.mark.slow
 def test_native_library_chatter_stays_off_the_terminal(tmp_path):
     # PyBullet's build-time banner (printed from C as it loads) and EGL's messages, in this process and in
     # worker processes: the terminal shows the progress bar and the report only.

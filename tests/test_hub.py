@@ -43,8 +43,8 @@ def test_a_local_folder_is_not_checked(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("overrides, option", [
     (["perception=owlvit"], "perception.model"),
-    (["llm=hf", "planner=llm_scoring"], "llm.model"),
-    (["llm=smollm2", "llm.source=hub"], "llm.source=hub"),
+    pytest.param(["llm=transformers", "planner=llm_scoring"], "llm.model", marks=pytest.mark.slow),
+    pytest.param(["llm=smollm2", "llm.source=hub"], "llm.source=hub", marks=pytest.mark.slow),
 ])
 def test_the_run_fails_in_seconds_with_one_line_and_never_loads_transformers(tmp_path, overrides, option):
     started = time.monotonic()

@@ -89,6 +89,7 @@ def test_a_goal_the_scene_cannot_hold_is_a_config_error_naming_the_seed():
         runner.env.close()
 
 
+@pytest.mark.slow
 def test_the_command_line_takes_an_instruction_and_says_what_it_was_judged_by(tmp_path):
     done = subprocess.run([sys.executable, "-m", "fmrobot.run", "task=sort_by_color", "perception=oracle",
                            "planner=oracle", "video=none", "episodes=2",

@@ -7,6 +7,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -20,6 +22,7 @@ def test_every_python_package_is_listed_in_pyproject():
     assert found == listed, f"missing: {found - listed}; stale: {listed - found}"
 
 
+@pytest.mark.slow
 def test_non_editable_install_runs_from_any_directory(tmp_path):
     """Build and install a real (non-editable) copy, then run it away from the repository."""
     site, source = tmp_path / "site", tmp_path / "source"

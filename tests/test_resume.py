@@ -121,6 +121,7 @@ def test_exit_status_fails_runs_with_crashes_unless_allowed_and_runs_lost_to_pla
 # ---------------------------------------------------------------------------- the command line
 
 
+@pytest.mark.slow
 def test_a_different_config_is_refused_before_anything_in_the_directory_changes(tmp_path):
     run_dir = tmp_path / "run"
     first = run_cli(*FAST, "episodes=2", f"hydra.run.dir={run_dir}", cwd=tmp_path)
@@ -134,6 +135,7 @@ def test_a_different_config_is_refused_before_anything_in_the_directory_changes(
     assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before  # .hydra/ copies included
 
 
+@pytest.mark.slow
 def test_resume_false_starts_over_beside_the_recorded_run(tmp_path):
     run_dir = tmp_path / "run"
     assert run_cli(*FAST, "episodes=1", f"hydra.run.dir={run_dir}", cwd=tmp_path).returncode == 0

@@ -6,17 +6,34 @@ from fmrobot.llm import retry
 from fmrobot.llm.retry import RetryPolicy, UnusableReplyError
 from fmrobot.perception.oracle import OraclePerceptor
 from fmrobot.planning.scripted import ScriptedPlanner
+from fmrobot.responders import NoResponder, OracleResponder
 from fmrobot.runner import Runner, RunnerConfig
 from fmrobot.safety.basic import BasicShield, BasicShieldConfig
 from fmrobot.safety.rules import Bounds
-from fmrobot.responders import NoResponder, OracleResponder
-from fmrobot.types import HelpRequest, Plan, PlanDecision, SceneDescription, SkillCall
+from fmrobot.trace import (
+    DecisionEvent,
+    PerceptionEvent,
+    ResetEvent,
+    ResultEvent,
+    SafetyEvent,
+    SkillEvent,
+)
+from fmrobot.types import (
+    EpisodeFailure,
+    EpisodeResult,
+    FailureStage,
+    HelpRequest,
+    Plan,
+    PlanDecision,
+    SceneDescription,
+    SkillCall,
+)
 from tests.fakes import FlakyPolicy
 
 
 def make_runner(env, **parts) -> Runner:
-    defaults = dict(perceptor=OraclePerceptor(), planner=ScriptedPlanner(), policy=ScriptedPolicy(),
-                    shield=BasicShield())
+    defaults = {"perceptor": OraclePerceptor(), "planner": ScriptedPlanner(), "policy": ScriptedPolicy(),
+                "shield": BasicShield()}
     defaults.update(parts)
     return Runner(env=env, **defaults)
 
@@ -28,6 +45,9 @@ def test_oracle_stack_solves_pick_place(pick_place_env, seed):
     assert result.success, result.failure_reason
     assert result.predicates["block_in_bowl"] and result.skill_calls == 2 and result.replans == 0
     assert result.latency.simulation > 0 and result.latency.perception > 0
+    assert result.failure is None
+    assert [type(e) for e in outcome.events] == [ResetEvent, PerceptionEvent, DecisionEvent, SafetyEvent,
+                                                 SkillEvent, SkillEvent, ResultEvent]
     events = [e["event"] for e in outcome.trace]
     assert events == ["reset", "perception", "decision", "safety", "skill", "skill", "result"]
 
@@ -58,6 +78,7 @@ def test_retries_are_bounded_and_the_reason_is_kept(pick_place_env):
     result = runner.run_episode(3).result
     assert not result.success and result.replans == 2
     assert result.failure_reason.startswith("gave up after 2 replans") and "injected failure" in result.failure_reason
+    assert result.failure == EpisodeFailure(stage=FailureStage.CONTROL, kind="skill_failed", skill="pick")
 
 
 class _HidingPerceptor(OraclePerceptor):
@@ -73,6 +94,7 @@ def test_planning_error_fails_the_episode_with_its_message(pick_place_env):
     assert not result.success and result.env_steps == 0 and result.replans == 0  # not the model's failure
     assert result.failure_reason.startswith("planning: the instruction names")
     assert "block" in result.failure_reason and "not in the scene" in result.failure_reason
+    assert result.failure == EpisodeFailure(stage=FailureStage.PLANNING, kind="object_not_found")
 
 
 def test_shield_refusal_stops_execution_and_says_why(pick_place_env):
@@ -81,6 +103,7 @@ def test_shield_refusal_stops_execution_and_says_why(pick_place_env):
     assert not result.success and result.env_steps == 0
     assert "safety shield refused the plan" in result.failure_reason
     assert "outside the workspace" in result.failure_reason
+    assert result.failure == EpisodeFailure(stage=FailureStage.SAFETY, kind="refused")
 
 
 class _AskingPlanner(ScriptedPlanner):
@@ -92,6 +115,7 @@ def test_help_request_without_a_responder_ends_the_episode_with_the_question(pic
     result = make_runner(pick_place_env, planner=_AskingPlanner()).run_episode(0).result
     assert not result.success and "asked for help (which bowl?)" in result.failure_reason
     assert result.help_requests == 1
+    assert result.failure == EpisodeFailure(stage=FailureStage.HELP, kind="no_answer")
 
 
 class _UnsurePlanner(ScriptedPlanner):
@@ -154,7 +178,7 @@ class _PickAgainPlanner(ScriptedPlanner):
 
 
 def test_a_step_on_an_object_the_plan_moved_looks_again_and_hidden_objects_keep_their_place(pick_place_env):
-    episode, _ = pick_place_env.reset_episode(0)
+    pick_place_env.reset_episode(0)
     goal = pick_place_env._goal
     perceptor = _OncePerceptor(hidden_later=goal.bowl)  # the fourth step's target, unseen in the second look
     outcome = make_runner(pick_place_env, perceptor=perceptor, planner=_PickAgainPlanner()).run_episode(0)
@@ -220,6 +244,7 @@ def test_failed_decisions_share_the_replan_bound_then_end_the_episode_with_the_e
     result = outcome.result
     assert not result.success and result.env_steps == 0 and result.replans == 2 and planner.asked == 3
     assert result.failure_reason == "planning: language-model server unreachable (gave up after 2 replans)"
+    assert result.failure == EpisodeFailure(stage=FailureStage.PLANNING, kind="language_model")
     errors = [e for e in outcome.trace if e["event"] == "planning_error"]
     assert [e["replanning"] for e in errors] == [True, True, False]
     assert [e["event"] for e in outcome.trace][-2:] == ["planning_error", "result"]
@@ -245,3 +270,59 @@ def test_the_model_calls_of_one_decision_share_a_deadline(pick_place_env):
     make_runner(pick_place_env, planner=Timed()).run_episode(0)
     assert len(seen) == 1 and 0 < seen[0] <= 42.0
     assert retry.remaining() == float("inf")  # outside a decision: no deadline
+
+
+class _GhostPlanner(ScriptedPlanner):
+    """Plans to pick an object nobody perceived."""
+
+    def plan(self, instruction, scene, context):
+        return PlanDecision(instruction=instruction, plan=Plan(steps=(SkillCall(skill="pick",
+                                                                                args={"object": "ghost"}),)))
+
+
+class _BadArgumentsPlanner(ScriptedPlanner):
+    def plan(self, instruction, scene, context):
+        return PlanDecision(instruction=instruction, plan=Plan(steps=(SkillCall(skill="pick", args={"where": 1}),)))
+
+
+@pytest.mark.parametrize("planner,stage,kind", [
+    (_GhostPlanner(), FailureStage.PERCEPTION, "object_not_found"),  # the step names what the scene lacks
+    (_BadArgumentsPlanner(), FailureStage.PLANNING, "invalid_plan"),
+])
+def test_a_step_that_cannot_start_fails_the_episode_in_the_stage_that_caused_it(pick_place_env, planner, stage,
+                                                                                 kind):
+    runner = make_runner(pick_place_env, planner=planner)
+    runner.config = RunnerConfig(max_replans=1)
+    result = runner.run_episode(0).result
+    assert not result.success and result.replans == 1 and result.env_steps == 0
+    assert result.failure == EpisodeFailure(stage=stage, kind=kind, skill="pick")
+
+
+def test_a_task_the_stages_all_reported_done_but_not_achieved_fails_in_the_task_stage(pick_place_env):
+    class _HalfPlanner(ScriptedPlanner):  # picks the block, never places it
+        def plan(self, instruction, scene, context):
+            decision = super().plan(instruction, scene, context)
+            return decision.model_copy(update={"plan": Plan(steps=decision.plan.steps[:1])})
+
+    result = make_runner(pick_place_env, planner=_HalfPlanner()).run_episode(0).result
+    assert not result.success and result.failure_reason.startswith("task not achieved")
+    assert result.failure == EpisodeFailure(stage=FailureStage.TASK, kind="task_not_achieved")
+
+
+def test_a_result_recorded_before_failures_were_typed_still_loads():
+    old = {"task": "pick_place", "seed": 0, "instruction": "x", "success": False, "predicates": {"success": False},
+           "env_steps": 3, "skill_calls": 1, "replans": 2, "failure_reason": "planning: x",
+           "latency": {"planning": 0.1}, "wall_time": 1.0}
+    result = EpisodeResult.model_validate(old)
+    assert result.failure is None and result.failure_reason == "planning: x"
+    again = EpisodeResult.model_validate(result.model_copy(
+        update={"failure": EpisodeFailure(stage=FailureStage.PLANNING, kind="no_plan")}).model_dump(mode="json"))
+    assert again.failure.stage is FailureStage.PLANNING and again.failure.kind == "no_plan"
+
+
+def test_a_run_lost_to_planning_is_told_by_the_failure_stage_and_by_old_words():
+    from fmrobot.run import is_planning_failure
+
+    assert is_planning_failure(EpisodeFailure(stage=FailureStage.PLANNING, kind="empty_plan"))
+    assert not is_planning_failure(EpisodeFailure(stage=FailureStage.CONTROL, kind="skill_failed", skill="pick"))
+    assert is_planning_failure("planning: timed out") and not is_planning_failure("task not achieved: in_bowl")

@@ -141,6 +141,7 @@ def test_an_api_key_in_the_environment_appears_in_no_file_the_run_writes(tmp_pat
     assert secret not in done.stdout and secret not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_rejected_key_fails_the_episodes_cleanly_without_writing_the_key(tmp_path):
     secret = f"sk-fmrobot-{secrets.token_hex(16)}"
     with FakeOpenAI(expected_key="sk-the-server-wants-another-key") as server:
@@ -187,6 +188,7 @@ def test_ordinary_keys_are_not_taken_for_secrets(key):
     assert security.find_secrets({"llm": {key: "some value that is long"}}) == []
 
 
+@pytest.mark.slow
 def test_every_shipped_config_passes_the_secret_check(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-" + "x" * 20)
     for name in ("run", "collect", "train"):

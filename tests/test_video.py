@@ -212,7 +212,7 @@ def test_a_video_rate_the_env_cannot_record_is_a_config_error():
 
 
 def test_the_benchmark_harness_reads_the_video_group():
-    from benchmarks.harness.runner import video_seeds
+    from benchmarks.harness.suite_run import video_seeds
 
     for option, expected in (("first", {5}), ("all", {5, 6, 7}), ("none", set())):
         config = compose_config([f"video={option}"])

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from benchmarks.harness.suite import Cell, Suite, SuiteError
+from benchmarks.harness.definition import Cell, Suite, SuiteError
 
 SUITE_FILE = "suite.json"
 UNPINNED_KEYS = ("executor",)  # run mechanics, not part of what an episode computes

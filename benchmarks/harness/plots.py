@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from benchmarks.harness.suite import BASE
+from benchmarks.harness.definition import BASE
 
 
 def _pyplot():

@@ -11,8 +11,8 @@ from typing import Any, Mapping, Sequence
 from benchmarks.common import table
 from benchmarks.harness.ledger import LEDGER_FILE, is_crashed, read_ledger, unique_records
 from benchmarks.harness.pinning import read_pinned, write_json
-from benchmarks.harness.stats import Blame, attribute, attribution_counts, classify_failure, wilson_interval
-from benchmarks.harness.suite import BASE, ORACLE_BOTH, ORACLE_PERCEPTION, ORACLE_PLANNER, is_oracle, needed_variants
+from benchmarks.harness.stats import Blame, attribute, attribution_counts, failure_stage, wilson_interval
+from benchmarks.harness.definition import BASE, ORACLE_BOTH, ORACLE_PERCEPTION, ORACLE_PLANNER, is_oracle, needed_variants
 
 EXAMPLE_CHARS = 160  # of one failure reason shown per stage
 
@@ -36,13 +36,13 @@ def cell_summary(cell_id: str, meta: Mapping[str, Any], records: Sequence[Mappin
     examples: dict[str, str] = {}
     for result in results:
         if not result["success"]:
-            stage = classify_failure(result.get("failure_reason"))
+            stage = failure_stage(result)
             stages[stage] += 1
             examples.setdefault(stage, (result.get("failure_reason") or "")[:EXAMPLE_CHARS])
     seen = {int(r["seed"]) for r in records}
     crashed = sorted(int(r["seed"]) for r in records if is_crashed(r))
     # A crashed episode has no timings (zeros), not fast ones: leave it out of the latency medians.
-    timed = [r for r in results if classify_failure(r.get("failure_reason")) != "crashed" or r["success"]]
+    timed = [r for r in results if r["success"] or failure_stage(r) != "crash"]
     return {
         "cell": cell_id, "task": meta["task"], "configuration": meta["configuration"], "level": meta["level"],
         "variant": meta["variant"], "overrides": meta["overrides"],
@@ -103,7 +103,7 @@ def build_report(pinned: Mapping[str, Any], records: Sequence[Mapping[str, Any]]
     episodes = [{
         "cell": r["cell"], "seed": int(r["seed"]), "variant": r.get("variant", BASE), "session": r.get("session"),
         "success": bool(r["result"]["success"]), "failure_reason": r["result"].get("failure_reason"),
-        "failure_stage": None if r["result"]["success"] else classify_failure(r["result"].get("failure_reason")),
+        "failure_stage": None if r["result"]["success"] else failure_stage(r["result"]),
         "wall_time": r["result"]["wall_time"], "instruction": r["result"].get("instruction"),
     } for cell_id in cells_meta for r in by_cell[cell_id]]
     starts = pinned.get("starts", [])
@@ -165,7 +165,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     failing = [c for c in base if c["failures_by_stage"]]
     if failing:
         lines += ["## Failures by stage", "",
-                  "Each failed episode's reason, classified by the stage it names.", ""]
+                  "Each failed episode, counted by the stage its failure names.", ""]
         rows = [[c["task"], c["configuration"], c["level"], c["episodes"] - c["successes"],
                  ", ".join(f"{stage} {count}" for stage, count in c["failures_by_stage"].items())] for c in failing]
         lines += [table(["task", "configuration", "level", "failures", "by stage"], rows), "", "Examples:", ""]

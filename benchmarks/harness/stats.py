@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from enum import Enum
-from typing import Mapping
+from typing import Any, Mapping
 
 #: Two-sided 95% standard-normal quantile.
 Z95 = 1.959963984540054
@@ -41,7 +41,8 @@ _SKILL = re.compile(r"^(?P<skill>[a-z][a-z0-9_]*)(?:\(.*?\))?: ", re.S)
 
 
 def classify_failure(reason: str | None) -> str:
-    """The stage a failure reason points at, e.g. 'planning', 'safety', 'skill: pick', 'task not achieved'."""
+    """The stage a failure reason points at, e.g. 'planning', 'safety', 'skill: pick', 'task not achieved'.
+    For records without a typed failure only (see failure_stage)."""
     text = (reason or "").strip()
     if not text:
         return "unknown"
@@ -65,6 +66,22 @@ def classify_failure(reason: str | None) -> str:
     if skill:
         return f"skill: {skill.group('skill')}"
     return "other"
+
+
+# classify_failure's labels that name a stage differently.
+_FROM_PROSE = {"crashed": "crash", "grounding": "perception", "task not achieved": "task"}
+
+
+def failure_stage(result: Mapping[str, Any]) -> str:
+    """The stage a failed result (an EpisodeResult as JSON) is counted under: its failure's stage, with
+    the skill for a failed skill call ("control: pick"), e.g. 'planning', 'safety', 'task', 'crash'."""
+    failure = result.get("failure")
+    if failure is None:
+        # Records written before results carried a typed failure: classify their reason's words.
+        return _FROM_PROSE.get(label := classify_failure(result.get("failure_reason")),
+                               label.replace("skill: ", "control: "))
+    stage, skill = failure["stage"], failure.get("skill")
+    return f"{stage}: {skill}" if stage == "control" and skill else stage
 
 
 # --------------------------------------------------------------------------- attribution

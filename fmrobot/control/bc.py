@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fmrobot.control.learned.features import ACTION_DIM, OBSERVATION_DIM
+from fmrobot.data.features import ACTION_DIM, OBSERVATION_DIM
 from fmrobot.control.learned.runtime import ChunkedSkillPolicy, LearnedPolicyConfig
 
 

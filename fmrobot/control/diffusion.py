@@ -12,14 +12,16 @@ from typing import Any
 
 from pydantic import Field
 
-from fmrobot.control.learned.features import ACTION_DIM, OBSERVATION_DIM
+from fmrobot.data.features import ACTION_DIM, OBSERVATION_DIM
 from fmrobot.control.learned.runtime import ChunkedSkillPolicy, LearnedPolicyConfig
 
 
 class DiffusionPolicyConfig(LearnedPolicyConfig):
     train_diffusion_steps: int = Field(default=100, ge=2)  # DDPM noise levels (architecture: fixed at training)
     inference_steps: int = Field(default=10, ge=1)  # DDIM steps per predicted chunk
-    blocks: int = Field(default=4, ge=1)
+    # The shipped pick_place checkpoint's size (configs/policy/diffusion.yaml lists the same).
+    hidden: int = Field(default=384, ge=8)
+    blocks: int = Field(default=3, ge=1)
 
 
 class DiffusionPolicy(ChunkedSkillPolicy):

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from fmrobot.control.motion import Check, Grip, Move, Segment, SegmentRunner
+from fmrobot.control.segments import Check, Grip, Move, Segment, SegmentRunner
 from fmrobot.control.skills import (
     SIDE_DIRECTIONS,
     STANDARD_SKILLS,

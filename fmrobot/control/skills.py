@@ -49,6 +49,8 @@ PICK = SkillSpec(
     object_arguments=("object",),
     moved_arguments=("object",),
     phrase="pick up the {object}",
+    needs_gripper="empty",
+    leaves_gripper="holding",
 )
 PLACE = SkillSpec(
     name="place",
@@ -56,6 +58,8 @@ PLACE = SkillSpec(
     parameters=PlaceParameters,
     object_arguments=("target",),
     phrase="put it in the {target}",
+    needs_gripper="holding",
+    leaves_gripper="empty",
 )
 
 class HomeParameters(_Parameters):
@@ -96,6 +100,8 @@ PLACE_NEXT_TO = WordedSkillSpec(
     parameters=PlaceNextToParameters,
     object_arguments=("target",),
     phrase="put it {side} the {target}",
+    needs_gripper="holding",
+    leaves_gripper="empty",
     words={"side": {"left": "to the left of", "right": "to the right of", "front": "in front of",
                     "behind": "behind"}},
 )
@@ -105,6 +111,8 @@ PLACE_BETWEEN = SkillSpec(
     parameters=PlaceBetweenParameters,
     object_arguments=("first", "second"),
     phrase="put it between the {first} and the {second}",
+    needs_gripper="holding",
+    leaves_gripper="empty",
 )
 PUSH = SkillSpec(
     name="push",
@@ -116,11 +124,11 @@ PUSH = SkillSpec(
     object_arguments=("object", "target"),
     moved_arguments=("object",),
     phrase="push the {object} into the {target}",
+    needs_gripper="empty",
+    leaves_gripper="empty",
 )
 
-#: Skills that put down what the gripper holds (planners rule them out with an empty gripper).
+#: Skills that put down what the gripper holds.
 PLACING_SKILLS = frozenset({"place", "place_next_to", "place_between"})
-#: Skills that need an empty gripper.
-EMPTY_HANDED_SKILLS = frozenset({"pick", "push"})
 
 STANDARD_SKILLS: tuple[SkillSpec, ...] = (PICK, PLACE, HOME, PLACE_NEXT_TO, PLACE_BETWEEN, PUSH)

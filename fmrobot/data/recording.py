@@ -2,7 +2,7 @@
 
 One frame per applied action: the robot state the action was chosen in, the action, and
 the skill call it belongs to (with the geometry a learned policy is conditioned on, see
-fmrobot/control/learned/features.py). When a skill finishes successfully one more frame
+fmrobot/data/features.py). When a skill finishes successfully one more frame
 is added, the state it ended in with `done` set: that frame teaches a policy when to stop,
 and it is not an applied action (replay skips it).
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fmrobot.control.learned.features import (
+from fmrobot.data.features import (
     CONTEXT_DIM,
     RAW_ACTION_DIM,
     STATE_DIM,

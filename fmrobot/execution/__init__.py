@@ -11,7 +11,14 @@ from typing import Any, Callable, Protocol
 from fmrobot.errors import ConfigError
 from fmrobot.outputs import episode_stem, write_annotations, write_trace, write_video
 from fmrobot.runner import Runner
-from fmrobot.types import CrashedAttempt, EpisodeResult, StageTimes
+from fmrobot.trace import CrashEvent, trace_json
+from fmrobot.types import (
+    CrashedAttempt,
+    EpisodeFailure,
+    EpisodeResult,
+    FailureStage,
+    StageTimes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +63,8 @@ def run_one(runner: Runner, job: RunJob, seed: int) -> EpisodeResult:
         log.error("episode with seed %d crashed:\n%s", seed, traceback.format_exc())
         result = crashed_result(str(job.config.get("task", {}).get("name", "?")), seed, error)
         # The trace up to the crash is what tells where it happened: it is written like any other.
-        events = [*(getattr(runner, "episode_trace", None) or []),
-                  {"event": "crash", "error": f"{type(error).__name__}: {error}"}]
-        trace_path = write_trace(run_dir, seed, events)
+        events = [*runner.episode_events(), CrashEvent(error=f"{type(error).__name__}: {error}")]
+        trace_path = write_trace(run_dir, seed, trace_json(events))
         return result.model_copy(update={"trace_file": str(trace_path.relative_to(run_dir))})
     trace_path = write_trace(run_dir, seed, outcome.trace)
     video_path = write_video(run_dir, seed, outcome.video, fps=getattr(runner.env, "video_fps", 10.0))
@@ -69,10 +75,16 @@ def run_one(runner: Runner, job: RunJob, seed: int) -> EpisodeResult:
     })
 
 
+class WorkerLost(RuntimeError):
+    """The worker (process or actor) running an episode ended before it returned a result."""
+
+
 def crashed_result(task: str, seed: int, error: BaseException) -> EpisodeResult:
+    kind = "worker_died" if isinstance(error, WorkerLost) else "exception"
     return EpisodeResult(
         task=task, seed=seed, instruction="", success=False, predicates={"success": False}, env_steps=0,
         skill_calls=0, replans=0, failure_reason=f"crashed: {type(error).__name__}: {error}",
+        failure=EpisodeFailure(stage=FailureStage.CRASH, kind=kind),
         latency=StageTimes(), wall_time=0.0, crashed=True,
     )
 

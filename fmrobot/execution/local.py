@@ -24,6 +24,7 @@ from fmrobot.execution import (
     ResultCallback,
     Retries,
     RunJob,
+    WorkerLost,
     crashed_result,
     run_one,
 )
@@ -42,7 +43,7 @@ class LocalExecutorConfig(BaseModel):
     max_retries: int = Field(default=1, ge=0, le=MAX_RETRIES_LIMIT)
 
 
-class WorkerDied(RuntimeError):
+class WorkerDied(WorkerLost):
     """The worker process running an episode ended before it returned a result."""
 
 

@@ -31,6 +31,7 @@ from fmrobot.execution import (
     ResultCallback,
     Retries,
     RunJob,
+    WorkerLost,
     crashed_result,
     run_one,
 )
@@ -65,7 +66,7 @@ class RayExecutorConfig(BaseModel):
         raise ValueError("expected null (start a local Ray instance), 'auto', 'host:port' or 'ray://host:port'")
 
 
-class RayWorkerDied(RuntimeError):
+class RayWorkerDied(WorkerLost):
     """The actor running an episode died before it returned a result."""
 
 

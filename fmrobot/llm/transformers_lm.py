@@ -1,4 +1,4 @@
-"""Causal language models through transformers: hub id, local folder, or GGUF file.
+"""llm=transformers: causal language models through transformers: hub id, local folder, or GGUF file.
 
 Scoring is the planner's hot path, so it does not re-read what it has seen: the
 key-value caches of a few prompt prefixes are kept (least recently used first out), a

@@ -22,9 +22,10 @@ from typing import Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from fmrobot.assets import ShippedFiles
 from fmrobot.errors import ConfigError
 
-CALIBRATIONS = Path(__file__).parent / "calibrations"
+CALIBRATIONS = ShippedFiles(Path(__file__).parent / "calibrations", ".json")
 
 
 class HelpCalibration(BaseModel):
@@ -80,12 +81,9 @@ def set_statistics(sets: Sequence[Sequence[int]], intended: Sequence[int]) -> di
 
 def load_calibration(name: str) -> HelpCalibration:
     """A shipped calibration by name (fmrobot/planning/calibrations/<name>.json) or a JSON file path."""
-    path = CALIBRATIONS / f"{name}.json"
-    if not path.is_file():
-        path = Path(name)
-    if not path.is_file():
-        shipped = ", ".join(sorted(p.stem for p in CALIBRATIONS.glob("*.json"))) or "none"
-        raise ConfigError(f"no help calibration {name!r}: give a JSON file path or one of: {shipped}")
+    path = CALIBRATIONS.find(name)
+    if path is None:
+        raise ConfigError(f"no help calibration {name!r}: give a JSON file path or one of: {CALIBRATIONS.listing()}")
     try:
         return HelpCalibration.model_validate_json(path.read_text())
     except ValueError as error:

@@ -32,9 +32,9 @@ from typing import Any, Callable, Literal, Sequence, TypeVar, get_args, get_orig
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from fmrobot.control.skills import EMPTY_HANDED_SKILLS, PLACING_SKILLS
+from fmrobot.assets import ShippedFiles
 from fmrobot.errors import PlanningError, shown
-from fmrobot.interfaces import LanguageModel
+from fmrobot.interfaces import BatchScoring, LanguageModel
 from fmrobot.llm import retry
 from fmrobot.llm.retry import TransientLanguageModelError, UnusableReplyError
 from fmrobot.planning.conformal import HelpCalibration, load_calibration
@@ -53,7 +53,7 @@ from fmrobot.types import (
 )
 
 T = TypeVar("T")
-PROMPTS = Path(__file__).parent / "prompts"
+PROMPTS = ShippedFiles(Path(__file__).parent / "prompts", ".txt")
 DONE = "done"
 
 
@@ -79,7 +79,7 @@ class LlmScoringPlanner:
     needs_llm = True
 
     def __init__(self, config: LlmScoringConfig | None = None, *, llm: LanguageModel):
-        self.config = config or LlmScoringConfig()
+        self.config = config or self.Config()
         self.llm = llm
         self.prefix = load_prompt(self.config.prompt).rstrip()
         self._content_free: OrderedDict[tuple, float] = OrderedDict()
@@ -129,7 +129,7 @@ class LlmScoringPlanner:
         texts = self.step_texts(candidates, context) + [f" {DONE}"]
         said = [t.strip() for t in self.step_texts(done_steps, context)]
         grounded = self.ground(instruction, scene)
-        affordance = self.affordances(candidates, scene, done_steps)
+        affordance = self.affordances(candidates, scene, done_steps, context.skills)
         # Steps the history rules out (affordance 0) are not worth a forward pass.
         feasible = np.flatnonzero(np.isfinite(affordance))
         raw = np.full(len(texts), -np.inf)
@@ -202,12 +202,16 @@ class LlmScoringPlanner:
         return scores
 
     def affordances(self, candidates: Sequence[SkillCall], scene: SceneDescription,
-                    done_steps: Sequence[SkillCall]) -> np.ndarray:
-        """Log-affordance per candidate, and 0 for "done": -inf for steps the history rules out."""
-        holding = bool(done_steps) and done_steps[-1].skill == "pick"
+                    done_steps: Sequence[SkillCall], skills: Sequence[SkillSpec]) -> np.ndarray:
+        """Log-affordance per candidate, and 0 for "done": -inf for steps the history rules out
+        (the gripper after the last step done is not what the skill's precondition needs)."""
+        specs = {spec.name: spec for spec in skills}
+        last = specs.get(done_steps[-1].skill) if done_steps else None
+        gripper = "holding" if last is not None and last.leaves_gripper == "holding" else "empty"
         values = []
         for call in candidates:
-            if (call.skill in EMPTY_HANDED_SKILLS and holding) or (call.skill in PLACING_SKILLS and not holding):
+            needs = specs[call.skill].needs_gripper if call.skill in specs else None
+            if needs is not None and needs != gripper:
                 values.append(-math.inf)
                 continue
             confidence = min((scene.find(str(v)).score for v in call.args.values() if scene.has(str(v))),
@@ -218,6 +222,22 @@ class LlmScoringPlanner:
     def ground(self, instruction: str, scene: SceneDescription) -> str:
         """Restate colour words the scene does not use ("navy") as the nearest scene colour ("blue")."""
         return ground_colors(instruction, scene) if self.config.ground_colors else instruction
+
+
+class SceneListingConfig(LlmScoringConfig):
+    """The scoring planner's options with the perceived objects listed in the prompt."""
+
+    prompt: str = "tabletop_scene_steps"  # few-shot examples with "Objects:" lines, including sorting
+    list_objects: bool = True
+    calibrate: bool = False  # subtracting the content-free prior hurt on sorting (README)
+    max_steps: int = Field(default=10, ge=1)
+
+
+class SceneListingLlmScoringPlanner(LlmScoringPlanner):
+    """llm_scoring for multi-step tasks whose instruction names no object (sort_by_color): the
+    model sees the objects left in the scene, so it can tell what is left to do."""
+
+    Config = SceneListingConfig
 
 
 def ask_again(llm: LanguageModel, ask: Callable[[], T]) -> T:
@@ -233,9 +253,8 @@ def score_requests(llm: LanguageModel, requests: Sequence[tuple[str, Sequence[st
 
 
 def _scored(llm: LanguageModel, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
-    many = getattr(llm, "score_many", None)
-    if many is not None:
-        answers = list(many(requests))
+    if isinstance(llm, BatchScoring):
+        answers = list(llm.score_many(requests))
         if len(answers) != len(requests):
             raise UnusableReplyError(f"the language model answered {len(answers)} of {len(requests)} scoring "
                                      "requests; no choice can be made")
@@ -264,12 +283,9 @@ def checked_scores(scores: Sequence[Any], continuations: Sequence[str]) -> list[
 
 
 def load_prompt(name: str) -> str:
-    path = PROMPTS / f"{name}.txt"
-    if not path.is_file():
-        path = Path(name)
-    if not path.is_file():
-        shipped = ", ".join(sorted(p.stem for p in PROMPTS.glob("*.txt")))
-        raise PlanningError(f"no prompt {name!r}: give a file path or one of: {shipped}")
+    path = PROMPTS.find(name)
+    if path is None:
+        raise PlanningError(f"no prompt {name!r}: give a file path or one of: {PROMPTS.listing()}")
     return path.read_text()
 
 

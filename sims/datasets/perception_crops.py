@@ -196,7 +196,7 @@ def generate(out: Path, scenes: int, seed: int, exclude: set[tuple[str, str]], v
     out.mkdir(parents=True, exist_ok=True)
     (out / "images").mkdir(exist_ok=True)
     world = World(renderer="auto")
-    robot = Panda(world.client, RobotConfig(name="panda"))
+    robot = Panda(world.client, RobotConfig())
     counts: dict[str, int] = {}
     index = 0
     with (out / "labels.jsonl").open("w") as labels:

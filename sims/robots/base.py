@@ -15,7 +15,7 @@ from sims.world import ShapePart, collision_parts
 class RobotConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
+    # The robot's name is not an option: it is the entry point (fmrobot.robots) the config node names.
     base_position: tuple[float, float, float] = (0.0, 0.0, 0.625)
     base_yaw: float = 0.0
     # A few warm-started iterations per control step track a moving target; the solver

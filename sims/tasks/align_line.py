@@ -28,9 +28,10 @@ from pydantic import Field, model_validator
 
 from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.tasks.base import Goal, Task, sample_layout
-from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, add_movable, at_rest, footprints, vocabulary
+from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, add_movable, footprints, vocabulary
 from sims.tasks.domain import labels_of, listed
-from sims.tasks.regions import SIDE_DIRECTIONS, SIDE_WORDS, clear_of, collinear, inside, line_direction, on_table, xy
+from sims.tasks.judging import judged, settled
+from sims.tasks.regions import SIDE_DIRECTIONS, SIDE_WORDS, clear_of, collinear, inside, line_direction, xy
 from sims.world import World
 
 Mode = Literal["ordered", "behind", "front"]
@@ -197,10 +198,7 @@ class AlignLine(Task[AlignLineGoal]):
             result["in_order"] = bool(named[0] > named[1] > named[2])
         else:
             result["beside_bowl"] = self._beside_bowl(world, goal, points)
-        result["blocks_on_table"] = all(on_table(world, b) for b in goal.blocks)
-        result["blocks_at_rest"] = all(at_rest(world, b) for b in goal.blocks)
-        result["released"] = not any(world.touching_robot(b) for b in goal.blocks)
-        return {**result, "success": all(result.values())}
+        return judged({**result, **settled(world, goal.blocks, "blocks", on_the_table=True)})
 
     def _beside_bowl(self, world: World, goal: AlignLineGoal, points: np.ndarray) -> bool:
         """Every block past the bowl's edge on the named side (within `max_gap`), and the row

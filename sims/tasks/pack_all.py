@@ -19,8 +19,9 @@ from pydantic import Field, model_validator
 from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.objects import COLORS
 from sims.tasks.base import Goal, Task, TaskConfig
-from sims.tasks.blocks_and_bowls import add_movable, at_rest
+from sims.tasks.blocks_and_bowls import add_movable
 from sims.tasks.domain import labels_of
+from sims.tasks.judging import judged, settled
 from sims.tasks.regions import SIDE_DIRECTIONS, SIDE_WORDS, TRAY_FLOOR_FRACTION, check_colors, in_tray
 from sims.world import World
 
@@ -118,12 +119,7 @@ class PackAll(Task[PackAllGoal]):
 
     def predicates(self, world: World, goal: PackAllGoal) -> dict[str, bool]:
         packed = {f"{o} in tray": in_tray(world, o, TRAY) for o in goal.objects}
-        overall = {
-            "all_in_tray": all(packed.values()),
-            "objects_at_rest": all(at_rest(world, o) for o in goal.objects),
-            "released": not any(world.touching_robot(o) for o in goal.objects),
-        }
-        return {**packed, **overall, "success": all(overall.values())}
+        return judged({"all_in_tray": all(packed.values()), **settled(world, goal.objects, "objects")}, packed)
 
     def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
         """Pack every object; or every object but one; or those on one side of the tray."""

@@ -9,8 +9,9 @@ from pydantic import Field, model_validator
 
 from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.tasks.base import Goal, Task
-from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, at_rest, block_in_bowl, populate, vocabulary
+from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, block_in_bowl, populate, vocabulary
 from sims.tasks.domain import labels_of
+from sims.tasks.judging import judged, settled
 from sims.world import World
 
 TEMPLATES = (
@@ -87,15 +88,8 @@ class PickPlace(Task[PickPlaceGoal]):
         return template.format(**words), goal
 
     def predicates(self, world: World, goal: PickPlaceGoal) -> dict[str, bool]:
-        inside = block_in_bowl(world, goal.block, goal.bowl)
-        resting = at_rest(world, goal.block)
-        released = not world.touching_robot(goal.block)
-        return {
-            "block_in_bowl": inside,
-            "block_at_rest": resting,
-            "released": released,
-            "success": inside and resting and released,
-        }
+        return judged({"block_in_bowl": block_in_bowl(world, goal.block, goal.bowl),
+                       **settled(world, [goal.block], "block")})
 
     def oracle_plan(self, goal: PickPlaceGoal) -> Plan:
         return self.spec().templates[0].plan_for(block=goal.block, bowl=goal.bowl)

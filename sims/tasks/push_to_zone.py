@@ -21,9 +21,10 @@ from pydantic import Field, model_validator
 from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.objects import COLORS
 from sims.tasks.base import Goal, Task, TaskConfig, sample_layout
-from sims.tasks.blocks_and_bowls import add_movable, at_rest
+from sims.tasks.blocks_and_bowls import add_movable
 from sims.tasks.domain import labels_of
-from sims.tasks.regions import check_colors, in_zone, inside, on_table, segment_distance
+from sims.tasks.judging import judged, settled
+from sims.tasks.regions import check_colors, in_zone, inside, segment_distance
 from sims.world import World
 
 TEMPLATES = (
@@ -132,17 +133,8 @@ class PushToZone(Task[PushToZoneGoal]):
         return all(segment_distance(other, behind, zone) >= keep for other in others)
 
     def predicates(self, world: World, goal: PushToZoneGoal) -> dict[str, bool]:
-        inside_zone = in_zone(world, goal.block, goal.zone)
-        on_the_table = on_table(world, goal.block)
-        resting = at_rest(world, goal.block)
-        released = not world.touching_robot(goal.block)
-        return {
-            "block_in_zone": inside_zone,
-            "block_on_table": on_the_table,
-            "block_at_rest": resting,
-            "released": released,
-            "success": inside_zone and on_the_table and resting and released,
-        }
+        return judged({"block_in_zone": in_zone(world, goal.block, goal.zone),
+                       **settled(world, [goal.block], "block", on_the_table=True)})
 
     def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
         goals = [PushToZoneGoal(block=b, zone=z) for b in labels_of(scene, self.shape) for z in labels_of(scene, "zone")]

@@ -18,8 +18,9 @@ from pydantic import Field, model_validator
 from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.objects import COLORS
 from sims.tasks.base import Goal, Task, TaskConfig
-from sims.tasks.blocks_and_bowls import add_movable, at_rest
+from sims.tasks.blocks_and_bowls import add_movable
 from sims.tasks.domain import color_of, labels_of
+from sims.tasks.judging import judged, settled
 from sims.tasks.regions import check_colors, in_zone
 from sims.world import World
 
@@ -123,12 +124,7 @@ class SeparatePiles(Task[SeparatePilesGoal]):
     def predicates(self, world: World, goal: SeparatePilesGoal) -> dict[str, bool]:
         placed = {f"{block} in {zone}": in_zone(world, block, zone) for block, zone in goal.moves}
         blocks = [block for block, _ in goal.moves]
-        overall = {
-            "all_separated": all(placed.values()),
-            "blocks_at_rest": all(at_rest(world, b) for b in blocks),
-            "released": not any(world.touching_robot(b) for b in blocks),
-        }
-        return {**placed, **overall, "success": all(overall.values())}
+        return judged({"all_separated": all(placed.values()), **settled(world, blocks, "blocks")}, placed)
 
     def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
         """Move every block to the zone of its colour; or only the blocks of one colour."""

@@ -22,8 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.tasks.base import Goal, Task, sample_placements
-from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, at_rest, block_in_bowl, footprints, populate, vocabulary
+from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, block_in_bowl, footprints, populate, vocabulary
 from sims.tasks.domain import color_of, labels_of
+from sims.tasks.judging import judged, settled
 from sims.world import World
 
 TEMPLATES = (
@@ -121,13 +122,9 @@ class SortByColor(Task[SortByColorGoal]):
         kept_out = {f"{d} in no bowl": not any(block_in_bowl(world, d, bowl) for bowl in bowls)
                     for d in goal.distractors}
         blocks = [m.block for m in goal.moves] + list(goal.distractors)
-        overall = {
-            "all_sorted": all(placed.values()),
-            "distractors_in_no_bowl": all(kept_out.values()),
-            "blocks_at_rest": all(at_rest(world, b) for b in blocks),
-            "released": not any(world.touching_robot(b) for b in blocks),
-        }
-        return {**placed, **kept_out, **overall, "success": all(overall.values())}
+        overall = {"all_sorted": all(placed.values()), "distractors_in_no_bowl": all(kept_out.values()),
+                   **settled(world, blocks, "blocks")}
+        return judged(overall, {**placed, **kept_out})
 
     def oracle_plan(self, goal: SortByColorGoal) -> Plan:
         steps: list[SkillCall] = []

@@ -23,9 +23,10 @@ from pydantic import Field, model_validator
 
 from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.tasks.base import Goal, Task, sample_layout
-from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, add_movable, at_rest, footprints, vocabulary
+from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, add_movable, footprints, vocabulary
 from sims.tasks.domain import labels_of
-from sims.tasks.regions import SIDE_DIRECTIONS, SIDE_WORDS, beside, between, clear_of, inside, on_table
+from sims.tasks.judging import judged, settled
+from sims.tasks.regions import SIDE_DIRECTIONS, SIDE_WORDS, beside, between, clear_of, inside
 from sims.world import World
 
 Relation = Literal["left", "right", "front", "behind", "between"]
@@ -185,16 +186,7 @@ class SpatialPlacement(Task[SpatialGoal]):
         else:
             holds = beside(world, goal.block, goal.references[0], goal.relation, max_gap=cfg.max_gap,
                            lateral_slack=cfg.lateral_slack)
-        table = on_table(world, goal.block)
-        resting = at_rest(world, goal.block)
-        released = not world.touching_robot(goal.block)
-        return {
-            "relation_holds": holds,
-            "block_on_table": table,
-            "block_at_rest": resting,
-            "released": released,
-            "success": holds and table and resting and released,
-        }
+        return judged({"relation_holds": holds, **settled(world, [goal.block], "block", on_the_table=True)})
 
     def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
         blocks = labels_of(scene, self.shape)

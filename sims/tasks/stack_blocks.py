@@ -25,8 +25,9 @@ from pydantic import Field, model_validator
 from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.objects import ALL_COLORS, COLORS
 from sims.tasks.base import Goal, Task, TaskConfig, sample_placements
-from sims.tasks.blocks_and_bowls import add_movable, at_rest
+from sims.tasks.blocks_and_bowls import add_movable
 from sims.tasks.domain import labels_of
+from sims.tasks.judging import judged, settled
 from sims.variation import level
 from sims.world import TABLE_TOP_Z, World
 
@@ -142,10 +143,9 @@ class StackBlocks(Task[StackBlocksGoal]):
             "tower_built": all(pairs.values()),
             "bottom_on_table": on_table(world, goal.order[0], cfg.height_tolerance),
             "upright": all(world.upright(b) for b in goal.order),
-            "tower_at_rest": all(at_rest(world, b) for b in goal.order),
-            "released": not any(world.touching_robot(b) for b in goal.order),
+            **settled(world, goal.order, "tower"),
         }
-        return {**pairs, **overall, "success": all(overall.values())}
+        return judged(overall, pairs)
 
     def oracle_plan(self, goal: StackBlocksGoal) -> Plan:
         bottom, middle, top = goal.order

@@ -20,8 +20,9 @@ from pydantic import Field, model_validator
 
 from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.tasks.base import Goal, Task
-from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, add_movable, at_rest, block_in_bowl, populate, vocabulary
+from sims.tasks.blocks_and_bowls import BlocksAndBowlsConfig, add_movable, block_in_bowl, populate, vocabulary
 from sims.tasks.domain import labels_of
+from sims.tasks.judging import judged, settled
 from sims.variation import level
 from sims.world import TABLE_TOP_Z, World
 
@@ -106,12 +107,7 @@ class SwapBlocks(Task[SwapBlocksGoal]):
             f"{goal.first_block} in {goal.second_bowl}": block_in_bowl(world, goal.first_block, goal.second_bowl),
             f"{goal.second_block} in {goal.first_bowl}": block_in_bowl(world, goal.second_block, goal.first_bowl),
         }
-        overall = {
-            "swapped": all(swapped.values()),
-            "blocks_at_rest": all(at_rest(world, b) for b in blocks),
-            "released": not any(world.touching_robot(b) for b in blocks),
-        }
-        return {**swapped, **overall, "success": all(overall.values())}
+        return judged({"swapped": all(swapped.values()), **settled(world, blocks, "blocks")}, swapped)
 
     def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
         """Swap the blocks of two bowls that hold one each, through a bowl that holds none."""

@@ -29,8 +29,9 @@ from pydantic import Field, model_validator
 from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescription, SkillCall, TaskSpec
 from sims.objects import ALL_COLORS, COLORS
 from sims.tasks.base import Goal, Task, TaskConfig
-from sims.tasks.blocks_and_bowls import add_movable, at_rest
+from sims.tasks.blocks_and_bowls import add_movable
 from sims.tasks.domain import labels_of
+from sims.tasks.judging import judged, settled
 from sims.tasks.stack_blocks import rests_on
 from sims.variation import level
 from sims.world import TABLE_TOP_Z, World
@@ -159,10 +160,9 @@ class TowersOfHanoi(Task[TowersOfHanoiGoal]):
         overall = {
             "tower_on_target": all(placed.values()),
             "upright": all(world.upright(b) for b in goal.tower),
-            "tower_at_rest": all(at_rest(world, b) for b in goal.tower),
-            "released": not any(world.touching_robot(b) for b in goal.tower),
+            **settled(world, goal.tower, "tower"),
         }
-        return {**placed, **overall, "success": all(overall.values())}
+        return judged(overall, placed)
 
     def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
         """Move the tower (the perceived blocks, bottom up by height) from the zone under it to

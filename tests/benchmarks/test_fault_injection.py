@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = """
 name: faults_test
@@ -20,13 +22,14 @@ overrides: [video=none]
 """
 
 
+@pytest.mark.slow
 def test_every_fault_episode_is_counted_with_its_record_and_trace(tmp_path):
     suite = tmp_path / "suite.yaml"
     suite.write_text(SUITE)
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fault_injection.py"), "--suite", str(suite),
+    done = subprocess.run([sys.executable, "-m", "benchmarks.fault_injection", "--suite", str(suite),
                            "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=600,
-                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}, cwd=tmp_path)
+                          env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     rows = {r["fault"]: r for r in json.loads((out / "faults.json").read_text())["rows"]}
     slip, runaway = rows["grasp_slip"], rows["physics_runaway"]
@@ -39,7 +42,6 @@ def test_every_fault_episode_is_counted_with_its_record_and_trace(tmp_path):
 
 
 def test_failure_reasons_of_one_kind_count_as_one():
-    sys.path.insert(0, str(ROOT))
     from benchmarks.fault_injection import reason_kind
 
     first = reason_kind("gave up after 2 replans; last failure: no object labelled 'red block' in the scene; "

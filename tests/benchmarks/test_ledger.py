@@ -67,7 +67,7 @@ def test_unique_records_keep_the_first_of_each_cell_and_seed():
 
 
 def test_fresh_discards_only_what_the_harness_wrote_even_from_a_damaged_ledger(tmp_path):
-    from benchmarks.harness.runner import prepare
+    from benchmarks.harness.suite_run import prepare
 
     (tmp_path / LEDGER_FILE).write_text("damaged\n" + json.dumps(record("a", 0)) + "\n")
     (tmp_path / "suite.json").write_text("{}")

@@ -32,11 +32,14 @@ def pinned():
             "starts": [{"commit": "abc"}]}
 
 
-def episode(cell, seed, success, reason=None, wall=1.0, perception=0.1):
+def episode(cell, seed, success, reason=None, wall=1.0, perception=0.1, failure=None):
+    """A ledger record; without `failure`, one written before results carried a typed failure."""
+    result = {"success": success, "failure_reason": None if success else reason, "wall_time": wall,
+              "latency": {"perception": perception, "control": 0.5}, "instruction": "x"}
+    if failure is not None:
+        result["failure"] = failure
     return {"cell": cell, "seed": seed, "variant": cell.split("__")[3] if cell.count("__") == 3 else "base",
-            "session": 0, "result": {"success": success, "failure_reason": None if success else reason,
-                                     "wall_time": wall, "latency": {"perception": perception, "control": 0.5},
-                                     "instruction": "x"}}
+            "session": 0, "result": result}
 
 
 def records():
@@ -67,11 +70,30 @@ def test_cells_report_rates_intervals_medians_and_failure_stages():
     assert cell["wilson_95"] == list(wilson_interval(1, 4))
     assert cell["median_wall_time"] == 2.5 and cell["median_stage_seconds"]["perception"] == 0.1
     assert cell["median_stage_seconds"]["planning"] == 0.0  # a stage an episode did not time counts as zero
-    assert cell["failures_by_stage"] == {"skill: pick": 1, "planning": 1, "task not achieved": 1}
+    # These records have no typed failure: their reasons' words name the stage.
+    assert cell["failures_by_stage"] == {"control: pick": 1, "planning": 1, "task": 1}
     assert report["cells"][1]["expected_seeds"] == 3  # counterfactuals run the base cell's failed seeds
     crashed = report["cells"][4]
-    assert crashed["failures_by_stage"] == {"crashed": 1, "planning": 1}
+    assert crashed["failures_by_stage"] == {"crash": 1, "planning": 1}
     assert crashed["median_wall_time"] == 5.0  # of 5, 5, 1 s: the crash's zero is not a time
+
+
+def test_typed_failures_are_counted_by_their_stage_not_their_words():
+    base = "pick_place__clip+scripted__none"
+    typed = [
+        episode(base, 0, False, "gave up after 2 replans; last failure: pick: grasp: closed on nothing",
+                failure={"stage": "safety", "kind": "replans_exhausted", "skill": "pick"}),
+        episode(base, 1, False, "words nobody can classify",
+                failure={"stage": "control", "kind": "skill_failed", "skill": "place"}),
+        episode(base, 2, False, "crashed: WorkerDied: gone", wall=0.0,
+                failure={"stage": "crash", "kind": "worker_died", "skill": None}),
+        episode(base, 3, False, "task not achieved: in_bowl"),  # an old record beside new ones
+    ]
+    report = build_report(pinned(), typed)
+    assert report["cells"][0]["failures_by_stage"] == {"safety": 1, "control: place": 1, "crash": 1, "task": 1}
+    assert report["cells"][0]["median_wall_time"] == 1.0  # the crash's zero is left out
+    stages = {e["seed"]: e["failure_stage"] for e in report["episodes"] if e["cell"] == base}
+    assert stages == {0: "safety", 1: "control: place", 2: "crash", 3: "task"}
 
 
 def test_failed_seeds_are_attributed_from_their_counterfactuals():

@@ -1,6 +1,6 @@
 """Acceptance: a suite killed with SIGKILL mid-run and started again records every episode exactly once.
 
-Real processes, real episodes: `python benchmarks/suite.py --suite smoke` (pick_place with
+Real processes, real episodes: `python -m benchmarks.suite --suite smoke` (pick_place with
 the oracle stack, about a second per episode) is killed, whole process group, workers and
 all, as soon as its ledger holds two episodes, then run again to completion.
 """
@@ -23,7 +23,7 @@ CELL = "pick_place__oracle__none"
 
 
 def command(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--suite", "smoke", "--seeds", str(SEEDS),
+    return [sys.executable, "-m", "benchmarks.suite", "--suite", "smoke", "--seeds", str(SEEDS),
             "--out", str(out), "--quiet", *extra]
 
 
@@ -110,6 +110,7 @@ def interrupted_runs(tmp_path_factory) -> dict[str, Path]:
     return outs
 
 
+@pytest.mark.slow
 def test_a_run_killed_with_sigkill_and_restarted_records_every_episode_exactly_once(interrupted_runs):
     out = interrupted_runs["in_process"]
     check_exactly_once(out)
@@ -119,16 +120,19 @@ def test_a_run_killed_with_sigkill_and_restarted_records_every_episode_exactly_o
     assert sessions == {0, 1}  # episodes from both starts, none run twice
 
 
+@pytest.mark.slow
 def test_worker_processes_are_killed_with_the_run_and_leave_no_duplicates(interrupted_runs):
     check_exactly_once(interrupted_runs["workers"])
     assert json.loads((interrupted_runs["workers"] / "suite.json").read_text())["starts"][-1]["executor"] == {
         "name": "local", "workers": 2, "max_retries": 1}
 
 
+@pytest.mark.slow
 def test_resumed_runs_give_the_same_per_seed_results_in_process_and_over_workers(interrupted_runs):
     assert per_seed(interrupted_runs["in_process"]) == per_seed(interrupted_runs["workers"])
 
 
+@pytest.mark.slow
 def test_a_different_suite_definition_is_refused_and_the_report_rebuilds_alone(interrupted_runs):
     out = interrupted_runs["in_process"]
     before = ledger_lines(out)
@@ -138,7 +142,7 @@ def test_a_different_suite_definition_is_refused_and_the_report_rebuilds_alone(i
     assert "holds results of a different suite definition" in refused.stderr and "--fresh" in refused.stderr
     assert ledger_lines(out) == before
     (out / "results.json").unlink()
-    rebuilt = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "suite.py"), "--suite", "smoke", "--out",
+    rebuilt = subprocess.run([sys.executable, "-m", "benchmarks.suite", "--suite", "smoke", "--out",
                               str(out), "--report-only"], cwd=ROOT, env=environment(), capture_output=True,
                              text=True, timeout=300)
     assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
@@ -146,6 +150,7 @@ def test_a_different_suite_definition_is_refused_and_the_report_rebuilds_alone(i
     assert f"{SEEDS} episodes recorded (complete)" in rebuilt.stdout
 
 
+@pytest.mark.slow
 def test_a_crashed_episode_leaves_the_run_incomplete_until_a_restart_redoes_it(tmp_path):
     out = tmp_path / "suite"
     finish(out)

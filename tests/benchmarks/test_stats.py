@@ -4,7 +4,14 @@ import math
 
 import pytest
 
-from benchmarks.harness.stats import Blame, attribute, attribution_counts, classify_failure, wilson_interval
+from benchmarks.harness.stats import (
+    Blame,
+    attribute,
+    attribution_counts,
+    classify_failure,
+    failure_stage,
+    wilson_interval,
+)
 
 
 def wilson_by_formula(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -62,6 +69,30 @@ def test_wilson_interval_narrows_with_more_episodes_and_knows_nothing_without_an
 ])
 def test_failure_reasons_are_classified_by_the_stage_they_name(reason, stage):
     assert classify_failure(reason) == stage
+
+
+@pytest.mark.parametrize("failure,stage", [
+    ({"stage": "planning", "kind": "language_model", "skill": None}, "planning"),
+    ({"stage": "control", "kind": "replans_exhausted", "skill": "pick"}, "control: pick"),
+    ({"stage": "control", "kind": "step_budget", "skill": None}, "control"),
+    ({"stage": "perception", "kind": "object_not_found", "skill": "place"}, "perception"),
+    ({"stage": "crash", "kind": "exception"}, "crash"),
+])
+def test_a_typed_failure_is_counted_by_its_stage_whatever_its_reason_says(failure, stage):
+    assert failure_stage({"failure": failure, "failure_reason": "task not achieved: in_bowl"}) == stage
+
+
+@pytest.mark.parametrize("reason,stage", [
+    ("gave up after 2 replans; last failure: pick: grasp: gripper closed on nothing at red block", "control: pick"),
+    ("gave up after 2 replans; last failure: no object labelled 'red block' in the scene; perceived: blue block",
+     "perception"),
+    ("task not achieved: red_block_in_blue_bowl", "task"),
+    ("crashed: RuntimeError: physics server died", "crash"),
+    ("planning: no plan", "planning"),
+    ("something nobody anticipated", "other"),
+])
+def test_an_old_record_without_a_typed_failure_is_counted_by_its_reason(reason, stage):
+    assert failure_stage({"success": False, "failure_reason": reason}) == stage
 
 
 @pytest.mark.parametrize("perception,planner,both,blame", [

@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmarks.harness.suite import (
+from benchmarks.harness.definition import (
     ORACLE_BOTH,
     ORACLE_PERCEPTION,
     ORACLE_PLANNER,

@@ -39,7 +39,7 @@ def _weights(path):
 
 
 def test_action_encoding_round_trips_through_the_anchor_frame():
-    from fmrobot.control.learned.features import SkillContext, action_row, decode_action, encode_action
+    from fmrobot.data.features import SkillContext, action_row, decode_action, encode_action
     from fmrobot.types import Action, yaw_quaternion
 
     context = SkillContext("pick", (0.5, -0.1, 0.66), (0.04, 0.04, 0.04), 0.3, (0.0, 0.0, 0.0))

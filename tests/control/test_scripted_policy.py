@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from fmrobot.control.motion import Check, Move
+from fmrobot.control.segments import Check, Move
 from fmrobot.control.scripted import ScriptedPolicy, _gripper_yaw
 from fmrobot.control.skills import SIDE_DIRECTIONS, STANDARD_SKILLS
 from fmrobot.errors import SkillArgumentError

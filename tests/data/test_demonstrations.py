@@ -69,7 +69,7 @@ def test_each_skill_call_ends_in_one_closing_frame(dataset_path):
 
 def test_replay_ends_as_recorded(dataset_path, replay_env):
     from fmrobot.data.dataset import DemoDataset
-    from fmrobot.data.replay import replay
+    from fmrobot.data.open_loop_replay import replay
 
     dataset = DemoDataset(dataset_path)
     for record in dataset.episodes():
@@ -81,7 +81,7 @@ def test_replay_ends_as_recorded(dataset_path, replay_env):
 def test_replay_notices_a_changed_recording(dataset_path, replay_env):
     """Without the release the block stays in the gripper: the replay must say the ending differs."""
     from fmrobot.data.dataset import DemoDataset
-    from fmrobot.data.replay import replay
+    from fmrobot.data.open_loop_replay import replay
 
     record = DemoDataset(dataset_path).episode(0)
     last_call = record.call_index == record.call_index.max()

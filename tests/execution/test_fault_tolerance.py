@@ -79,6 +79,7 @@ def assert_three_kills_cost_nothing(recorder: Recorder, died: str) -> None:
     assert not failed
 
 
+@pytest.mark.slow
 def test_local_workers_survive_three_kills_at_random_points(tmp_path):
     before = spawned_workers()
     kill_after = sorted(random.Random(15).sample(range(1, 16), 3))  # fixed seed: the same points every run
@@ -88,6 +89,7 @@ def test_local_workers_survive_three_kills_at_random_points(tmp_path):
     assert spawned_workers() <= before  # the replacements, too, are gone
 
 
+@pytest.mark.slow
 def test_ray_actors_survive_three_kills_at_random_points(ray_instance, tmp_path):
     from fmrobot.execution.ray import RayExecutor, RayExecutorConfig
 
@@ -97,6 +99,7 @@ def test_ray_actors_survive_three_kills_at_random_points(ray_instance, tmp_path)
     assert_three_kills_cost_nothing(recorder, "crashed: RayWorkerDied: the Ray worker running this episode died")
 
 
+@pytest.mark.slow
 def test_without_retries_a_killed_episode_is_recorded_as_crashed_once(tmp_path):
     executor = LocalExecutor(LocalExecutorConfig(workers=2, max_retries=0))
     recorder = run(executor, compose_config(ORACLE_STACK), tmp_path / "run", range(6), kill_after=[2])

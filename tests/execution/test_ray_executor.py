@@ -65,6 +65,7 @@ def outcome(result) -> tuple:
     return (result.success, dict(result.predicates), result.env_steps, result.skill_calls, result.failure_reason)
 
 
+@pytest.mark.slow
 def test_ray_gives_the_same_per_seed_results_and_traces_as_local(ray_instance, tmp_path):
     config = compose_config(ORACLE_STACK)
     local = run_executor(LocalExecutor(), config, tmp_path / "local")
@@ -79,6 +80,7 @@ def test_ray_gives_the_same_per_seed_results_and_traces_as_local(ray_instance, t
     assert ray.is_initialized()  # not the executor's instance: it must not shut it down
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("max_retries", [0, 1])
 def test_a_worker_that_dies_costs_its_episode_only(ray_instance, tmp_path, max_retries):
     config = compose_config(ORACLE_STACK)
@@ -101,6 +103,7 @@ def test_a_worker_that_dies_costs_its_episode_only(ray_instance, tmp_path, max_r
     assert results[1].attempts == results[2].attempts == ()
 
 
+@pytest.mark.slow
 def test_a_config_error_inside_a_worker_stops_the_run_with_its_message(ray_instance, tmp_path):
     config = compose_config(ORACLE_STACK)
     config["policy"] = {"_target_": "fmrobot.control.scripted.ScriptedPolicy", "no_such_option": 1}
@@ -126,6 +129,7 @@ def test_an_unreachable_cluster_is_one_clear_error(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_the_cli_starts_its_own_ray_and_writes_results_a_trace_and_a_video(tmp_path):
     run_dir = tmp_path / "out"
     done = run_cli("seed=7", "video=first", f"hydra.run.dir={run_dir}", cwd=tmp_path)

@@ -91,6 +91,7 @@ def test_the_same_seed_gives_the_same_fault_and_another_seed_another(build):
     assert faults[4][0][0] != faults[3][0][0]
 
 
+@pytest.mark.slow
 def test_perception_fault_is_seeded_by_the_episode_not_by_the_order_of_episodes(build):
     runner = build(fault_config("perception_dropout", "fault.probability=0.5"))
 

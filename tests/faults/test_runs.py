@@ -10,8 +10,9 @@ from omegaconf import OmegaConf
 from tests.faults.conftest import fault_config
 
 
-@pytest.mark.parametrize("fault,planner", [("physics_nan", "oracle"), ("grasp_slip", "oracle"),
-                                           ("llm_garbage", "llm_scoring")])
+@pytest.mark.parametrize("fault,planner", [("physics_nan", "oracle"),
+                                           pytest.param("grasp_slip", "oracle", marks=pytest.mark.slow),
+                                           pytest.param("llm_garbage", "llm_scoring", marks=pytest.mark.slow)])
 def test_a_run_in_worker_processes_keeps_every_episode_record(tmp_path, fault, planner):
     from fmrobot.run import run
 
@@ -31,6 +32,7 @@ def test_a_run_in_worker_processes_keeps_every_episode_record(tmp_path, fault, p
     assert document["config"]["fault"]["name"] == fault
 
 
+@pytest.mark.slow
 def test_worker_processes_see_the_same_faults_as_one_process(tmp_path):
     from fmrobot.run import run
 

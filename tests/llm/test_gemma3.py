@@ -48,6 +48,7 @@ def test_a_converted_folder_is_reused_without_reading_the_gguf(lm, monkeypatch):
     assert json.loads((folder / "config.json").read_text())["architectures"] == ["Gemma3ForCausalLM"]
 
 
+@pytest.mark.slow
 def test_scoring_ranks_like_a_language_model_and_tree_equals_naive(lm):
     fast = lm.score(PROMPT, STEPS)
     slow = lm.score_naive(PROMPT, STEPS)
@@ -72,6 +73,7 @@ def test_score_many_is_the_planners_hot_path_and_puts_bos_first(lm):
         lm.score("", STEPS)
 
 
+@pytest.mark.slow
 def test_generate_continues_a_plain_transcript_and_stops_at_the_next_turn(lm):
     reply = lm.generate([Message(role="system", content="You answer in one short sentence."),
                          Message(role="user", content="What colour is the sky on a clear day?")])

@@ -227,6 +227,7 @@ def client(server, **options):
                                                      timeout=120.0, backoff=0.05, **options))
 
 
+@pytest.mark.slow
 @pytest.mark.llamacpp
 def test_echoed_logprobs_of_the_server_score_as_llama_cpp_does(server, gemma):
     # The server scores a (prompt + continuation) by echo + logprobs on /v1/completions. It
@@ -237,6 +238,7 @@ def test_echoed_logprobs_of_the_server_score_as_llama_cpp_does(server, gemma):
     assert lm.scoring == "logprobs"
 
 
+@pytest.mark.slow
 @pytest.mark.llamacpp
 def test_several_continuations_score_through_the_server_one_request_each(server, gemma):
     # The server takes one prompt per /v1/completions request (a list is HTTP 500): the client
@@ -248,6 +250,7 @@ def test_several_continuations_score_through_the_server_one_request_each(server,
     assert scores[0] > scores[1] and lm._one_prompt_per_request
 
 
+@pytest.mark.slow
 @pytest.mark.llamacpp
 def test_json_object_with_a_schema_gives_a_valid_plan_through_the_server(server):
     from fmrobot.planning.llm_structured import LlmStructuredConfig, LlmStructuredPlanner

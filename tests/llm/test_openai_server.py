@@ -90,6 +90,7 @@ def backend(server, **settings) -> OpenAICompatibleLM:
     return OpenAICompatibleLM(OpenAICompatibleConfig(base_url=base_url, model=model, **settings))
 
 
+@pytest.mark.slow
 def test_generate_returns_text_and_counts_tokens(server):
     lm = backend(server)
     answer = lm.generate([Message(role="system", content="You are a helpful assistant."),
@@ -99,6 +100,7 @@ def test_generate_returns_text_and_counts_tokens(server):
     assert lm.stats["prompt_tokens"] > 0 and 0 < lm.stats["completion_tokens"] <= 48
 
 
+@pytest.mark.slow
 def test_auto_scoring_falls_back_to_choice(server):
     lm = backend(server, scoring="auto", max_tokens=256)  # the choice answer is capped anyway
     scores = lm.score("The robot should pick up the", [" red block", " green bowl", " blue cup"])
@@ -110,6 +112,7 @@ def test_auto_scoring_falls_back_to_choice(server):
     assert again == scores and lm.stats["requests"] == 3  # no second probe
 
 
+@pytest.mark.slow
 def test_structured_planner_returns_a_valid_plan_or_a_clean_error(server):
     lm = backend(server, max_tokens=96)  # a two-step plan is about 40 tokens
     planner = LlmStructuredPlanner(LlmStructuredConfig(max_attempts=2), llm=lm)
@@ -130,6 +133,7 @@ def test_structured_planner_returns_a_valid_plan_or_a_clean_error(server):
         assert all(v in scene.labels for k, v in call.args.items() if k in context.skill(call.skill).object_arguments)
 
 
+@pytest.mark.slow
 def test_api_key_is_sent_and_never_shown_in_errors(server, monkeypatch, caplog):
     secret = "sk-fmrobot-test-7f3a9c1e5b"
     monkeypatch.setenv(KEY_ENV, secret)

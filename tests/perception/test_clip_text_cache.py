@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from fmrobot import registry
@@ -71,6 +72,7 @@ print(json.dumps([m for m in ("open_clip", "transformers") if m in sys.modules])
 """
 
 
+@pytest.mark.slow
 def test_with_its_vocabulary_cached_the_shipped_model_loads_no_text_tower(tmp_path):
     def imported() -> list[str]:
         out = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path), *LABELS], capture_output=True, text=True,

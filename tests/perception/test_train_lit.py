@@ -5,6 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from benchmarks import heldout_phrases
 from fmrobot.perception.train_lit import (
     NEGATIVE_CAPTIONS,
     OBJECT_CAPTIONS,
@@ -15,8 +18,6 @@ from fmrobot.perception.train_lit import (
 from sims.objects import COLORS
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import heldout_phrases  # noqa: E402
 
 
 def test_no_training_caption_or_prompt_uses_a_heldout_word():
@@ -29,6 +30,7 @@ def test_no_training_caption_or_prompt_uses_a_heldout_word():
     assert not used & heldout_phrases.all_words()
 
 
+@pytest.mark.slow
 def test_generate_train_and_load_through_the_perceptor(tmp_path, pick_place_env):
     data, model = tmp_path / "crops", tmp_path / "model"
     for command in (

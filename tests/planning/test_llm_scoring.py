@@ -2,6 +2,7 @@ import math
 
 import pytest
 
+from fmrobot.control.skills import PICK, PLACE, STANDARD_SKILLS
 from fmrobot.errors import PlanningError
 from fmrobot.planning.llm_scoring import LlmScoringConfig, LlmScoringPlanner, enumerate_candidates
 from fmrobot.testing import check_planner, synthetic_context, synthetic_scene
@@ -50,12 +51,28 @@ def test_one_batched_score_call_per_decision_and_cached_content_free_scores():
     assert len(content_free) == 3  # the second run reuses the first run's content-free scores
 
 
+def test_gripper_preconditions_come_from_the_skill_specs_not_from_skill_names():
+    # A skill fmrobot does not know by name: "scoop" needs an empty gripper and leaves it holding.
+    scoop = PICK.model_copy(update={"name": "scoop", "phrase": "scoop up the {object}"})
+    drop = PLACE.model_copy(update={"name": "drop", "phrase": "drop it in the {target}"})
+    planner = LlmScoringPlanner(llm=KeywordLM())
+    scene = synthetic_scene()
+    candidates = enumerate_candidates(scene, (scoop, drop))
+    empty = planner.affordances(candidates, scene, [], (scoop, drop))
+    holding = planner.affordances(candidates, scene, [SkillCall(skill="scoop", args={"object": "red block"})],
+                                  (scoop, drop))
+    for call, free, held in zip(candidates, empty, holding):
+        assert (free == -math.inf) == (call.skill == "drop")
+        assert (held == -math.inf) == (call.skill == "scoop")
+
+
 def test_history_rules_out_impossible_steps():
     planner = LlmScoringPlanner(llm=KeywordLM())
     scene = synthetic_scene()
     candidates = enumerate_candidates(scene, synthetic_context().skills)
-    empty = planner.affordances(candidates, scene, [])
-    holding = planner.affordances(candidates, scene, [SkillCall(skill="pick", args={"object": "red block"})])
+    empty = planner.affordances(candidates, scene, [], STANDARD_SKILLS)
+    holding = planner.affordances(candidates, scene, [SkillCall(skill="pick", args={"object": "red block"})],
+                                   STANDARD_SKILLS)
     for call, free, held in zip(candidates, empty, holding):
         assert (free == -math.inf) == (call.skill == "place")
         assert (held == -math.inf) == (call.skill == "pick")
@@ -125,8 +142,8 @@ def test_skills_with_a_side_argument_are_enumerated_phrased_and_chosen():
     (step,) = decision.plan.steps  # the keyword stand-in cannot tell the two targets apart; the side it can
     assert step.skill == "place_next_to" and step.args["side"] == "left"
     # Holding something rules out pushing as it rules out picking; an empty hand rules out placing.
-    holding = planner.affordances(calls, scene, [feedback.call])
-    empty = planner.affordances(calls, scene, [])
+    holding = planner.affordances(calls, scene, [feedback.call], STANDARD_SKILLS)
+    empty = planner.affordances(calls, scene, [], STANDARD_SKILLS)
     for call, held, free in zip(calls, holding, empty):
         assert (held == -math.inf) == (call.skill in ("pick", "push"))
         assert (free == -math.inf) == (call.skill in ("place_next_to", "place_between"))

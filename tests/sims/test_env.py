@@ -6,6 +6,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from fmrobot import registry
+from fmrobot.errors import UnknownComponentError
 from fmrobot.types import Action
 from sims.env import TabletopEnv, register_gymnasium_envs
 
@@ -89,7 +90,7 @@ def test_depth_is_metric_and_the_camera_model_maps_objects_to_their_pixels(pick_
 def test_bad_env_config_is_rejected_with_the_reason():
     with pytest.raises(ValueError, match="multiple of control_hz"):
         TabletopEnv({"physics_hz": 240, "control_hz": 7})
-    with pytest.raises(ValueError, match="unknown robot 'r2d2'; robots: panda"):
+    with pytest.raises(UnknownComponentError, match="unknown robot 'r2d2'; installed: panda"):
         TabletopEnv(robot={"name": "r2d2"})
 
 
@@ -106,6 +107,7 @@ def test_only_one_world_per_process_renders_with_egl(pick_place_env):
         second.close()
 
 
+@pytest.mark.slow
 def test_torch_vision_libraries_load_after_the_egl_renderer():
     """Mesa's LLVM (EGL plugin) loaded before triton's used to crash the process on import."""
     import subprocess

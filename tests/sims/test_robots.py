@@ -12,7 +12,7 @@ from gymnasium.utils.env_checker import check_env
 
 from fmrobot.types import TOP_DOWN, Action, yaw_quaternion
 from sims.env import TabletopEnv, register_gymnasium_envs
-from sims.robots import ROBOTS, robot_class, robot_config
+from sims.robots import robot_class, robot_config, robot_names
 from sims.world import TABLE_TOP_Z, World
 
 CONTROL_SUBSTEPS = 12  # 240 Hz physics, 20 Hz control, as the env runs them
@@ -52,7 +52,7 @@ class Rig:
         return np.asarray(self.robot.state().ee_pose.position)
 
 
-@pytest.fixture(scope="module", params=sorted(ROBOTS))
+@pytest.fixture(scope="module", params=robot_names())
 def rig(request):
     rig = Rig(request.param)
     yield rig

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from fmrobot.control.learned.features import (
+from fmrobot.data.features import (
     ACTION_DIM,
     OBSERVATION_DIM,
     OPEN_FRACTION,
@@ -33,6 +33,7 @@ from fmrobot.control.learned.features import (
     robot_state_row,
     skill_context,
 )
+from fmrobot.assets import ShippedFiles
 from fmrobot.control.skills import STANDARD_SKILLS
 from fmrobot.errors import ConfigError, SkillArgumentError, one_line
 from fmrobot.types import Action, Observation, SceneDescription, SkillCall, SkillSpec, SkillStatus
@@ -71,17 +72,16 @@ class LearnedPolicyConfig(BaseModel):
     training: TrainingConfig = TrainingConfig()
 
 
-def shipped_checkpoints(kind: str) -> list[str]:
-    return sorted(p.name[: -len(f"_{kind}.pt")] for p in SHIPPED_DIR.glob(f"*_{kind}.pt"))
+def shipped_checkpoints(kind: str) -> ShippedFiles:
+    return ShippedFiles(SHIPPED_DIR, f"_{kind}.pt")
 
 
 def checkpoint_path(kind: str, checkpoint: str) -> Path:
-    """The file `checkpoint` names: a path, or the name of a checkpoint shipped for policy `kind`."""
-    looks_like_path = checkpoint.endswith(".pt") or "/" in checkpoint or "\\" in checkpoint
-    path = Path(checkpoint).expanduser() if looks_like_path else SHIPPED_DIR / f"{checkpoint}_{kind}.pt"
-    if not path.is_file():
-        shipped = ", ".join(shipped_checkpoints(kind)) or "none"
-        raise ConfigError(f"policy={kind}: no checkpoint at {path}; shipped checkpoints: {shipped}; "
+    """The file `checkpoint` names: the name of a checkpoint shipped for policy `kind`, or a path."""
+    shipped = shipped_checkpoints(kind)
+    path = shipped.find(checkpoint)
+    if path is None:
+        raise ConfigError(f"policy={kind}: no checkpoint at {checkpoint}; shipped checkpoints: {shipped.listing()}; "
                           f"train one with `python -m fmrobot.train policy={kind} task=<task>` and pass "
                           f"policy.checkpoint=<path to its policy.pt>")
     return path

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fmrobot.control.learned.features import (
+from fmrobot.data.features import (
     ACTION_DIM,
     OBSERVATION_DIM,
     SkillContext,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fmrobot.control.learned.features import robot_state_row
+from fmrobot.data.features import robot_state_row
 from fmrobot.data.recording import EpisodeRecord
 from fmrobot.types import Action
 

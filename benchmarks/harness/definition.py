@@ -263,38 +263,18 @@ def needed_variants(config: Mapping[str, Any]) -> list[str]:
 
 # --------------------------------------------------------------------------- composition
 
-class Composer:
-    """Composes run configs (or collect/train ones) with Hydra's compose API, as the commands would."""
+def compose_config(overrides: Sequence[str], config_name: str = "run") -> dict[str, Any]:
+    """The resolved config `python -m fmrobot.<config_name>` would run with `overrides`; a mistake is one line."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
-    def __enter__(self) -> "Composer":
-        from hydra import initialize_config_module
-        from hydra.core.global_hydra import GlobalHydra
-        from hydra.core.plugins import Plugins
+    from fmrobot.compose import compose_plain
 
-        from fmrobot.cli import PluginConfigSearchPath
-
-        Plugins.instance().register(PluginConfigSearchPath)  # installed plugins' config folders
-        GlobalHydra.instance().clear()
-        self._context = initialize_config_module(config_module="fmrobot.configs", version_base="1.3")
-        self._context.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._context.__exit__(*exc)
-
-    def compose(self, overrides: Sequence[str], config_name: str = "run") -> dict[str, Any]:
-        from hydra import compose
-        from hydra.errors import HydraException
-        from omegaconf import OmegaConf
-        from omegaconf.errors import OmegaConfBaseException
-
-        try:
-            config = OmegaConf.to_container(compose(config_name, overrides=list(overrides)), resolve=True)
-        except (HydraException, OmegaConfBaseException) as error:
-            message = " ".join(str(error).split("Config search path:")[0].split())  # one line
-            raise SuiteError(message) from None
-        assert isinstance(config, dict)
-        return config
+    try:
+        return compose_plain(config_name, overrides)
+    except (HydraException, OmegaConfBaseException) as error:
+        message = " ".join(str(error).split("Config search path:")[0].split())  # one line
+        raise SuiteError(message) from None
 
 
 def validate_config(config: Mapping[str, Any]) -> None:
@@ -328,31 +308,30 @@ def compose_cells(suite: Suite, extra_overrides: Sequence[str] = ()) -> dict[str
             raise SuiteError(f"suite {suite.name!r}: {len(errors)} cell(s) do not compose or validate:"
                              f"\n  {shown}{more}")
 
-    with Composer() as composer:
-        def add(cell: Cell) -> None:
-            try:
-                config = composer.compose([*cell.overrides, *extra_overrides])
-                validate_config(config)
-            except (SuiteError, FmrobotError) as error:
-                errors.append(f"{cell.id}: {error}")
-                return
-            composed[cell.id] = (cell, config)
-            if cell.variant == BASE and suite.attribution:
-                for variant in needed_variants(config):
-                    add(variant_cell(cell, variant))
+    def add(cell: Cell) -> None:
+        try:
+            config = compose_config([*cell.overrides, *extra_overrides])
+            validate_config(config)
+        except (SuiteError, FmrobotError) as error:
+            errors.append(f"{cell.id}: {error}")
+            return
+        composed[cell.id] = (cell, config)
+        if cell.variant == BASE and suite.attribution:
+            for variant in needed_variants(config):
+                add(variant_cell(cell, variant))
 
-        cells = base_cells(suite)
-        first: dict[str, Cell] = {}
-        for cell in cells:
-            for key in (f"task {cell.task}", f"configuration {cell.configuration}", f"level {cell.level}"):
-                first.setdefault(key, cell)
-        representatives = list(dict.fromkeys(first.values()))
-        for cell in representatives:
+    cells = base_cells(suite)
+    first: dict[str, Cell] = {}
+    for cell in cells:
+        for key in (f"task {cell.task}", f"configuration {cell.configuration}", f"level {cell.level}"):
+            first.setdefault(key, cell)
+    representatives = list(dict.fromkeys(first.values()))
+    for cell in representatives:
+        add(cell)
+    fail_if_errors()
+    for cell in cells:
+        if cell not in representatives:
             add(cell)
-        fail_if_errors()
-        for cell in cells:
-            if cell not in representatives:
-                add(cell)
-        fail_if_errors()
+    fail_if_errors()
     order = {cell.id: index for index, cell in enumerate(cells)}  # suite order, each base before its variants
     return dict(sorted(composed.items(), key=lambda item: (order[item[1][0].base_id], item[1][0].variant != BASE)))

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from benchmarks.harness.definition import BASE, Cell, Suite, compose_cells
 from benchmarks.harness.ledger import LEDGER_FILE, Ledger, is_crashed, lock_folder
 from benchmarks.harness.pinning import SUITE_FILE, pin
-from benchmarks.harness.suite import BASE, Cell, Suite, compose_cells
 
 RUNS_FOLDER = "runs"  # per-cell run directories: traces/ and videos/
 OWNED = (LEDGER_FILE, SUITE_FILE, RUNS_FOLDER, "results.json", "results.md", "success.png", "latency.png")
