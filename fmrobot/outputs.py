@@ -80,11 +80,14 @@ def summarize(results: Sequence[EpisodeResult]) -> dict[str, Any]:
 def failure_reasons(results: Sequence[EpisodeResult]) -> list[dict[str, Any]]:
     """The reasons of failed episodes, each with its count and seeds, most frequent first."""
     seeds: dict[str, list[int]] = {}
+    stages: dict[str, str | None] = {}
     for result in results:
         if not result.success:
-            seeds.setdefault(result.failure_reason or "no reason recorded", []).append(result.seed)
+            reason = result.failure_reason or "no reason recorded"
+            seeds.setdefault(reason, []).append(result.seed)
+            stages.setdefault(reason, result.failure.stage.value if result.failure else None)
     counts = Counter({reason: len(s) for reason, s in seeds.items()})
-    return [{"reason": reason, "count": count, "seeds": sorted(seeds[reason])}
+    return [{"reason": reason, "count": count, "seeds": sorted(seeds[reason]), "stage": stages[reason]}
             for reason, count in counts.most_common()]
 
 

@@ -98,14 +98,17 @@ def exit_status(summary: dict[str, Any], settings: RunSettings) -> tuple[int, st
         return EXIT_CRASHED, (f"{summary['crashed']} episode(s) crashed (reasons above); pass allow_crashes=true "
                               f"to accept a run with crashed episodes")
     reasons = summary["failure_reasons"]
-    if summary["episodes"] and not summary["successes"] and all(is_planning_failure(r["reason"]) for r in reasons):
+    # By the typed stage; a result without one (written before failures were typed) by its words.
+    lost_to_planning = all(r["stage"] == FailureStage.PLANNING.value if r.get("stage")
+                           else is_planning_failure(r["reason"]) for r in reasons)
+    if summary["episodes"] and not summary["successes"] and lost_to_planning:
         return EXIT_PLANNING_FAILED, "every episode failed in planning (the planner or its language model; above)"
     return 0, None
 
 
 def is_planning_failure(failure: EpisodeFailure | str) -> bool:
     """Whether an episode failed in planning: by its typed failure's stage; by the words of a bare
-    reason (the summary's failure_reasons carry reasons only, and results written before failures were typed)."""
+    reason (results written before failures were typed)."""
     if isinstance(failure, EpisodeFailure):
         return failure.stage is FailureStage.PLANNING
     return failure.startswith("planning:")

@@ -27,7 +27,13 @@ from fmrobot.resume import (
 )
 from fmrobot.run import EXIT_CRASHED, EXIT_PLANNING_FAILED, exit_status
 from fmrobot.stack import RunSettings
-from fmrobot.types import CrashedAttempt, EpisodeResult, StageTimes
+from fmrobot.types import (
+    CrashedAttempt,
+    EpisodeFailure,
+    EpisodeResult,
+    FailureStage,
+    StageTimes,
+)
 
 FAST = ("task=pick_place", "perception=oracle", "planner=oracle", "video=none", "env.renderer=tiny")
 #: What an episode's record says about the episode itself (not how long it took or where its files are).
@@ -116,6 +122,13 @@ def test_exit_status_fails_runs_with_crashes_unless_allowed_and_runs_lost_to_pla
     # One episode that got past planning means the stack works: its failures are results, not errors.
     mixed = summarize([result(0, False, "planning: x"), result(1, False, "task not achieved: y")])
     assert exit_status(mixed, settings) == (0, None)
+    # The typed stage decides when there is one: an invalid plan is a planning failure whatever its words.
+    typed = [result(s, False, "the plan names no object in the scene").model_copy(
+        update={"failure": EpisodeFailure(stage=FailureStage.PLANNING, kind="invalid_plan")}) for s in (0, 1)]
+    assert exit_status(summarize(typed), settings)[0] == EXIT_PLANNING_FAILED
+    control = [r.model_copy(update={"failure": EpisodeFailure(stage=FailureStage.CONTROL, kind="skill_failed")})
+               for r in typed]
+    assert exit_status(summarize(control), settings) == (0, None)
 
 
 # ---------------------------------------------------------------------------- the command line
