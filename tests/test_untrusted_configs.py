@@ -310,7 +310,7 @@ def run_vector(tmp_path: Path, arguments, files, untrusted: bool, options=()):
     return done, run_dir, (secret, literal)
 
 
-@pytest.mark.parametrize("untrusted", [False, True], ids=["trusted", "untrusted"])
+@pytest.mark.parametrize("untrusted", [pytest.param(False, marks=pytest.mark.slow), True], ids=["trusted", "untrusted"])
 @pytest.mark.parametrize("name, arguments, files", SECRET_VECTORS, ids=[v[0] for v in SECRET_VECTORS])
 def test_a_refused_secret_reaches_no_file_and_no_output(tmp_path, name, arguments, files, untrusted):
     done, run_dir, keys = run_vector(tmp_path, arguments, files, untrusted)

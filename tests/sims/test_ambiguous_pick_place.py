@@ -7,10 +7,8 @@ from fmrobot.planning.scripted import ScriptedPlanner
 from fmrobot.responders import OracleResponder
 from fmrobot.runner import Runner
 from fmrobot.safety.basic import BasicShield
-from fmrobot.stack import build_runner
 from fmrobot.types import HelpRequest, Plan, PlanDecision, PlanningContext, SkillCall
 from sims.tasks.ambiguous_pick_place import AmbiguousPickPlace, AmbiguousPickPlaceConfig
-from tests.fakes import compose_config
 
 
 @pytest.fixture(scope="module")
@@ -68,26 +66,6 @@ def test_the_words_alone_cannot_be_planned_but_asking_the_instructor_solves_it(a
         result = runner.run_episode(seed).result
         assert result.success, result.failure_reason
         assert result.help_requests == 1
-
-
-def test_oracle_stack_solves_the_intended_goal():
-    config = compose_config(["task=ambiguous_pick_place", "perception=oracle", "planner=oracle", "video=none"])
-    runner = build_runner(config)
-    try:
-        for seed in (0, 1):
-            result = runner.run_episode(seed).result
-            assert result.success, result.failure_reason
-    finally:
-        runner.env.close()
-
-
-def test_same_seed_same_scene_and_instruction(ambiguous_env):
-    def snapshot(seed):
-        episode, _ = ambiguous_env.reset_episode(seed)
-        return episode.instruction, {k: ambiguous_env.world.position(k).tolist() for k in ambiguous_env.world.bodies}
-
-    assert snapshot(9) == snapshot(9)
-    assert snapshot(10) != snapshot(9)
 
 
 def test_bad_configs_are_rejected_with_the_reason():

@@ -2,10 +2,8 @@ import numpy as np
 import pybullet as pb
 import pytest
 
-from fmrobot.stack import build_runner
 from sims.tasks.separate_piles import SeparatePiles, SeparatePilesConfig
 from sims.world import TABLE_TOP_Z
-from tests.fakes import compose_config
 
 
 @pytest.fixture(scope="module")
@@ -66,26 +64,6 @@ def test_success_needs_every_block_in_the_zone_of_its_colour(piles_env):
     assert first_zone != second_zone  # the goal's order alternates colours
     assert not predicates[f"{first} in {first_zone}"] and not predicates[f"{second} in {second_zone}"]
     assert not predicates["success"]
-
-
-def test_oracle_stack_separates_the_pile():
-    runner = build_runner(compose_config(["task=separate_piles", "perception=oracle", "planner=oracle", "video=none"]))
-    try:
-        result = runner.run_episode(0).result
-        assert result.success, result.failure_reason
-        assert result.skill_calls == 8 and result.replans == 0
-        assert result.env_steps < runner.env.max_steps / 2
-    finally:
-        runner.env.close()
-
-
-def test_same_seed_same_scene_and_instruction(piles_env):
-    def snapshot(seed):
-        episode, _ = piles_env.reset_episode(seed)
-        return episode.instruction, {k: piles_env.world.position(k).tolist() for k in piles_env.world.bodies}
-
-    assert snapshot(9) == snapshot(9)
-    assert snapshot(10) != snapshot(9)
 
 
 def test_bad_configs_fail_with_what_was_expected():

@@ -2,11 +2,6 @@ import numpy as np
 import pybullet as pb
 import pytest
 
-from fmrobot.control.scripted import ScriptedPolicy
-from fmrobot.perception.oracle import OraclePerceptor
-from fmrobot.planning.oracle import OraclePlanner
-from fmrobot.runner import Runner
-from fmrobot.safety.basic import BasicShield
 from sims.tasks.sort_by_color import TEMPLATES, SortByColor, SortByColorConfig
 
 
@@ -148,24 +143,6 @@ def test_four_bowls_fit_the_workspace_and_a_scene_that_cannot_fit_is_a_config_er
         world.close()
     with pytest.raises(ValueError, match="4 bowls and 7 blocks do not fit"):
         SortByColorConfig(num_bowls=4, num_blocks=4, distractors=3)
-
-
-def test_oracle_stack_sorts_every_block(sort_env):
-    runner = Runner(env=sort_env, perceptor=OraclePerceptor(), planner=OraclePlanner(), policy=ScriptedPolicy(),
-                    shield=BasicShield())
-    result = runner.run_episode(0).result
-    assert result.success, result.failure_reason
-    assert result.skill_calls == 6 and result.replans == 0
-    assert result.env_steps < sort_env.max_steps / 2
-
-
-def test_same_seed_same_scene_and_instruction(sort_env):
-    def snapshot(seed):
-        episode, _ = sort_env.reset_episode(seed)
-        return episode.instruction, {k: sort_env.world.position(k).tolist() for k in sort_env.world.bodies}
-
-    assert snapshot(9) == snapshot(9)
-    assert snapshot(10) != snapshot(9)
 
 
 def test_layout_restarts_find_room_that_one_greedy_pass_misses():

@@ -3,10 +3,8 @@ import pybullet as pb
 import pytest
 
 from fmrobot.planning.templates import match
-from fmrobot.stack import build_runner
 from sims.tasks.stack_blocks import HELD_OUT_TEMPLATES, StackBlocks, StackBlocksConfig
 from sims.world import TABLE_TOP_Z, World
-from tests.fakes import compose_config
 
 
 @pytest.fixture(scope="module")
@@ -105,28 +103,6 @@ def test_held_out_phrasings_and_cylinders_at_level_3():
     assert any(t.format(bottom=goal.order[0], middle=goal.order[1], top=goal.order[2], shape="cylinder",
                         bottom_color=colors[0], middle_color=colors[1], top_color=colors[2]) == instruction
                for t in HELD_OUT_TEMPLATES)
-
-
-def test_oracle_stack_builds_the_tower():
-    config = compose_config(["task=stack_blocks", "perception=oracle", "planner=oracle", "video=none"])
-    runner = build_runner(config)
-    try:
-        for seed in (0, 1):
-            result = runner.run_episode(seed).result
-            assert result.success, result.failure_reason
-            assert result.skill_calls == 4
-            assert result.env_steps < runner.env.max_steps / 2
-    finally:
-        runner.env.close()
-
-
-def test_same_seed_same_scene_and_instruction(stack_env):
-    def snapshot(seed):
-        episode, _ = stack_env.reset_episode(seed)
-        return episode.instruction, {k: stack_env.world.position(k).tolist() for k in stack_env.world.bodies}
-
-    assert snapshot(9) == snapshot(9)
-    assert snapshot(10) != snapshot(9)
 
 
 def test_bad_configs_are_rejected_with_the_reason():
