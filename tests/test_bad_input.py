@@ -96,7 +96,8 @@ def validate(config: dict) -> None:
     security.check_config(config)
     RunSettings.from_config(config)
     resolve_components(config)
-    registry.resolve("llm", config["llm"])
+    if config.get("llm") is not None:  # `~llm` removes it: a planner that needs one says so when it is built
+        registry.resolve("llm", config["llm"])
     if config.get("responder"):
         registry.resolve("responder", config["responder"])
 
@@ -148,6 +149,7 @@ OVERRIDE_KEYS = ["seed", "episodes", "video", "annotate", "runner.max_replans", 
 @example(key="planner", value="\u202escripted")
 @example(key="llm.timeout", value="-1")
 @example(key="task", value="null")  # Hydra raises a plain ValueError
+@example(key="~llm", value="NULL")  # no language model at all: the planner that needs one says so
 @example(key="task", value="x" * 100_000)  # a config file name no file system takes
 def test_any_override_composes_and_validates_or_is_refused_in_one_line(key, value):
     override = f"{key}={value}"
