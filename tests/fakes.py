@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Sequence
 
@@ -200,3 +202,60 @@ def save_tiny_causal_lm(folder) -> str:
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+# --------------------------------------------------------------------------- HTTP servers on loopback
+
+
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 (a free port) in a background thread; `with` starts and stops it.
+    Subclasses answer each POST in `handle_post(request)`, with `read_json` and `send_json`."""
+
+    def __init__(self):
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep the test output quiet
+                pass
+
+            def do_POST(self):
+                owner.handle_post(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def handle_post(self, request: BaseHTTPRequestHandler) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def read_json(request: BaseHTTPRequestHandler) -> dict:
+    return json.loads(request.rfile.read(int(request.headers.get("Content-Length", 0))) or b"{}")
+
+
+def send_json(request: BaseHTTPRequestHandler, status: int, document: dict,
+              headers: dict[str, str] | None = None) -> None:
+    data = json.dumps(document).encode()
+    request.send_response(status)
+    for name, value in (headers or {}).items():
+        request.send_header(name, value)
+    request.send_header("Content-Type", "application/json")
+    request.send_header("Content-Length", str(len(data)))
+    request.end_headers()
+    request.wfile.write(data)
+
+
+def chat_reply(content: str, **extra) -> dict:
+    """An OpenAI chat-completions response with one assistant message."""
+    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}], **extra}

@@ -14,8 +14,6 @@ import re
 import secrets
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from fmrobot.errors import ConfigError, LanguageModelError, PlanningError
 from fmrobot.llm.openai_compatible import OpenAICompatibleConfig, OpenAICompatibleLM, _chosen_option
 from fmrobot.planning.llm_structured import LlmStructuredConfig, LlmStructuredPlanner
 from fmrobot.testing import synthetic_context, synthetic_scene
-from tests.fakes import ScriptedLM, compose_config
+from tests.fakes import LoopbackServer, ScriptedLM, chat_reply, compose_config, read_json, send_json
 
 ROOT = Path(__file__).resolve().parents[1]
 PYBULLET_BANNER = re.compile(r"^pybullet build time: ")  # pybullet's C code prints it on import
@@ -45,7 +43,7 @@ def run_cli(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Comple
 # --------------------------------------------------------------------------- a fake OpenAI-compatible server
 
 
-class FakeOpenAI:
+class FakeOpenAI(LoopbackServer):
     """An OpenAI-compatible chat endpoint on loopback that writes a pick-and-place plan from the prompt.
 
     `expected_key`: requests must carry `Authorization: Bearer <key>`; others get 401 with a body
@@ -53,37 +51,21 @@ class FakeOpenAI:
     """
 
     def __init__(self, expected_key: str | None = None):
+        super().__init__()
         self.expected_key = expected_key
         self.authorizations: list[str | None] = []
-        fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep the test output quiet
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                presented = self.headers.get("Authorization")
-                fake.authorizations.append(presented)
-                if fake.expected_key is not None and presented != f"Bearer {fake.expected_key}":
-                    return self.reply(401, {"error": {"message": f"Incorrect API key provided: {presented}",
+    def handle_post(self, request) -> None:
+        body = read_json(request)
+        presented = request.headers.get("Authorization")
+        self.authorizations.append(presented)
+        if self.expected_key is not None and presented != f"Bearer {self.expected_key}":
+            return send_json(request, 401, {"error": {"message": f"Incorrect API key provided: {presented}",
                                                       "type": "invalid_request_error"}})
-                if not self.path.endswith("/chat/completions"):
-                    return self.reply(404, {"error": {"message": "not here"}})
-                content = fake.plan(body["messages"][-1]["content"])
-                self.reply(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
-                                 "usage": {"prompt_tokens": 10, "completion_tokens": 10}})
-
-            def reply(self, status: int, document: dict) -> None:
-                data = json.dumps(document).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        if not request.path.endswith("/chat/completions"):
+            return send_json(request, 404, {"error": {"message": "not here"}})
+        send_json(request, 200, chat_reply(self.plan(body["messages"][-1]["content"]),
+                                           usage={"prompt_tokens": 10, "completion_tokens": 10}))
 
     @staticmethod
     def plan(prompt: str) -> str:
@@ -94,18 +76,6 @@ class FakeOpenAI:
         chosen = [o for _, o in named][:2] or objects[:2]
         return json.dumps({"steps": [{"skill": "pick", "args": {"object": chosen[0]}},
                                      {"skill": "place", "args": {"target": chosen[-1]}}]})
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def __enter__(self) -> "FakeOpenAI":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def files_holding(folder: Path, secret: str) -> list[str]:

@@ -3,62 +3,37 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from fmrobot.llm.openai_compatible import OpenAICompatibleConfig, OpenAICompatibleLM
 from fmrobot.planning.llm_structured import LlmStructuredConfig, LlmStructuredPlanner, plan_schema
 from fmrobot.testing import synthetic_context, synthetic_scene
+from tests.fakes import LoopbackServer, chat_reply, read_json, send_json
 
 PLAN = json.dumps({"steps": [{"skill": "pick", "args": {"object": "red block"}},
                              {"skill": "place", "args": {"target": "green bowl"}}]})
 
 
-class RecordingServer:
+class RecordingServer(LoopbackServer):
     """A chat endpoint on loopback that keeps every request body; `refuse_json_schema` answers 422
     to a json_schema response_format, as llama.cpp's server does."""
 
     def __init__(self, answer: str = PLAN, refuse_json_schema: bool = False):
+        super().__init__()
+        self.answer, self.refuse_json_schema = answer, refuse_json_schema
         self.bodies: list[dict] = []
-        owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                owner.bodies.append(body)
-                kind = (body.get("response_format") or {}).get("type")
-                if refuse_json_schema and kind == "json_schema":
-                    return self.reply(422, {"error": {"message": "json_schema is not supported"}})
-                self.reply(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": answer}}]})
-
-            def reply(self, status: int, document: dict) -> None:
-                data = json.dumps(document).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def handle_post(self, request) -> None:
+        body = read_json(request)
+        self.bodies.append(body)
+        if self.refuse_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
+            return send_json(request, 422, {"error": {"message": "json_schema is not supported"}})
+        send_json(request, 200, chat_reply(self.answer))
 
     def backend(self, **settings) -> OpenAICompatibleLM:
-        url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        return OpenAICompatibleLM(OpenAICompatibleConfig(base_url=url, model="fake", api_key_env=None, retries=0,
-                                                         **settings))
-
-    def __enter__(self) -> RecordingServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return OpenAICompatibleLM(OpenAICompatibleConfig(base_url=self.base_url, model="fake", api_key_env=None,
+                                                         retries=0, **settings))
 
 
 def plan_through(server: RecordingServer, **settings):

@@ -3,10 +3,8 @@ does not (4xx, redirects), and which base URLs it accepts."""
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -14,60 +12,38 @@ from fmrobot import registry
 from fmrobot.errors import ConfigError, LanguageModelError
 from fmrobot.interfaces import Message
 from fmrobot.llm.openai_compatible import OpenAICompatibleConfig, OpenAICompatibleLM
+from tests.fakes import LoopbackServer, chat_reply, read_json, send_json
 
 HELLO = [Message(role="user", content="Hi")]
 
 
-class StatusServer:
+class StatusServer(LoopbackServer):
     """A chat endpoint on loopback that answers each request with the next of `statuses` (then 200
     with "fine"); `hang` makes it never answer, until the server is closed."""
 
     def __init__(self, statuses: list[int] = (), hang: bool = False, headers: dict[str, str] | None = None):
+        super().__init__()
         self.statuses, self.requests = list(statuses), 0
+        self.hang, self.headers = hang, headers
         self.released = threading.Event()
-        owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                owner.requests += 1
-                if hang:
-                    owner.released.wait(30)
-                    return
-                status = owner.statuses.pop(0) if owner.statuses else 200
-                document = ({"choices": [{"index": 0, "message": {"role": "assistant", "content": "fine"}}]}
-                            if status == 200 else {"error": {"message": f"status {status}"}})
-                data = json.dumps(document).encode()
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+    def handle_post(self, request) -> None:
+        read_json(request)
+        self.requests += 1
+        if self.hang:
+            self.released.wait(30)
+            return
+        status = self.statuses.pop(0) if self.statuses else 200
+        document = chat_reply("fine") if status == 200 else {"error": {"message": f"status {status}"}}
+        send_json(request, status, document, self.headers)
 
     def backend(self, **settings) -> OpenAICompatibleLM:
-        return OpenAICompatibleLM(OpenAICompatibleConfig(base_url=self.url, model="fake", api_key_env=None,
+        return OpenAICompatibleLM(OpenAICompatibleConfig(base_url=self.base_url, model="fake", api_key_env=None,
                                                          **settings))
 
-    def __enter__(self) -> StatusServer:
-        self.thread.start()
-        return self
-
     def __exit__(self, *exc) -> None:
-        self.released.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.released.set()  # a hanging handler returns, so the server can shut down
+        super().__exit__(*exc)
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 429])
