@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from fmrobot import registry
 
-NOT_IN_STRUCT = re.compile(r"Could not override '([^']+)'.*Key '([^']+)' is not in struct", re.S)
+NOT_IN_STRUCT = re.compile(r"Could not override '([^']+)'.*Key '([^']+)' is not in struct", re.DOTALL)
 MISSING_OPTION = re.compile(r"Could not find '([^'/]+)/([^']+)'")
 
 

@@ -40,11 +40,11 @@ from fmrobot import registry
 from fmrobot.errors import ConfigError, shown
 
 #: Environment variable names that hold secrets (matched case-insensitively anywhere in the name).
-SECRET_ENV_NAME = re.compile(r"API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|ACCESS_KEY|PRIVATE_KEY", re.I)
+SECRET_ENV_NAME = re.compile(r"API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|ACCESS_KEY|PRIVATE_KEY", re.IGNORECASE)
 #: Config keys that would hold a secret's value: any name ending in "key" (api_key, openai_key, apikey,
 #: OPENAI_API_KEY under hydra.job.env_set) and the usual others; `api_key_env`, naming a variable, is fine.
 SECRET_CONFIG_KEY = re.compile(
-    r"(key|(^|_)(secret|password|passwd|token|auth_token|access_token|credentials?|bearer))$", re.I)
+    r"(key|(^|_)(secret|password|passwd|token|auth_token|access_token|credentials?|bearer))$", re.IGNORECASE)
 #: The user-info part of a URL (`scheme://user:password@host`), which servers take as credentials.
 URL_CREDENTIALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#\s@]+)@")
 #: Shorter values are not treated as secrets: "1" or "true" would match everything.

@@ -21,9 +21,9 @@ def _import_pybullet_quietly() -> None:
         with open(os.devnull, "wb") as devnull:
             for fd in saved:
                 os.dup2(devnull.fileno(), fd)
-        import pybullet  # noqa: F401  (an import error still raises; only C-level prints are lost)
+        import pybullet  # an import error still raises; only C-level prints are lost
     except (OSError, ValueError, AttributeError):  # no usable descriptors: load it as it is
-        import pybullet  # noqa: F401
+        import pybullet  # noqa: F401  (loaded for its side effect: the quiet import above failed)
     finally:
         for fd, copy in saved.items():
             os.dup2(copy, fd)

@@ -43,14 +43,15 @@ COMPARED = ("task", "seed", "instruction", "success", "predicates", "env_steps",
 
 def result(seed: int, success: bool = True, reason: str | None = None, crashed: bool = False,
            attempts: tuple[CrashedAttempt, ...] = ()) -> EpisodeResult:
-    return EpisodeResult(task="pick_place", seed=seed, instruction="x", success=success, predicates={"success": success},
-                         env_steps=1, skill_calls=1, replans=0, failure_reason=reason, latency=StageTimes(),
-                         wall_time=0.1, crashed=crashed, attempts=attempts)
+    return EpisodeResult(task="pick_place", seed=seed, instruction="x", success=success,
+                         predicates={"success": success}, env_steps=1, skill_calls=1, replans=0,
+                         failure_reason=reason, latency=StageTimes(), wall_time=0.1, crashed=crashed,
+                         attempts=attempts)
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fmrobot.run", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+                          check=False, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
 
 
 def episodes(run_dir: Path) -> list[dict]:
