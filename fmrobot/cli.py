@@ -19,7 +19,7 @@ import os
 import re
 import sys
 import traceback
-from contextlib import redirect_stderr, redirect_stdout
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -133,19 +133,16 @@ def output_error_line(error: BaseException) -> str | None:
 def hinted_error_line(error: Exception, config_name: str, arguments: Sequence[str]) -> str | None:
     """For an unknown key or group option on the command line: a line with the closest names
     (fmrobot/hints.py) instead of Hydra's `+key=` advice; None for other errors."""
-    from hydra._internal.utils import get_args_parser
     from hydra.errors import HydraException, MissingConfigException
     from omegaconf.errors import OmegaConfBaseException
 
     from fmrobot import hints
+    from fmrobot.compose import parse_command_line
 
-    if not isinstance(error, (HydraException, OmegaConfBaseException)):
+    args = parse_command_line(arguments)
+    if not isinstance(error, (HydraException, OmegaConfBaseException)) or args is None:
         return None
-    try:
-        with redirect_stderr(io.StringIO()):
-            overrides = get_args_parser().parse_args(list(arguments)).overrides
-    except SystemExit:
-        return None
+    overrides = args.overrides
     text = hydra_error_line(error)
     if isinstance(error, MissingConfigException) and error.missing_cfg_file:
         text = f"Could not find '{error.missing_cfg_file}'"
@@ -229,14 +226,10 @@ def _untrusted_view(cfg: DictConfig) -> tuple[dict[str, Any], list[tuple[str, st
 def check_untrusted_command(config_name: str, arguments: Sequence[str]) -> None:
     """With untrusted configs, compose the command line's config (hydra node included) exactly as the
     run will, and check it before Hydra imports, calls or writes anything it names."""
-    from hydra._internal.hydra import Hydra
-    from hydra._internal.utils import create_automatic_config_search_path, get_args_parser
-    from hydra.core.config_search_path import SearchPathQuery
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.types import RunMode
+    from fmrobot.compose import compose, parse_command_line
 
-    args = get_args_parser().parse_args(list(arguments))
-    if args.help or args.hydra_help or args.info or args.shell_completion:
+    args = parse_command_line(arguments)
+    if args is None or args.help or args.hydra_help or args.info or args.shell_completion:
         return
     refused = {"multirun (-m)": args.multirun, "--config-name (-cn)": args.config_name is not None,
                "--config-path (-cp)": args.config_path is not None}
@@ -247,25 +240,16 @@ def check_untrusted_command(config_name: str, arguments: Sequence[str]) -> None:
                               f"checked before Hydra uses it, from fmrobot's own {config_name}.yaml (add config "
                               "folders with --config-dir, run sweep jobs one by one)")
     _check_search_path_overrides(args.overrides)
-    # The search path the run itself builds (hydra.main with pkg://fmrobot.configs, --config-dir
-    # inserted where Hydra inserts it), so the config checked is the config run.
-    search_path = create_automatic_config_search_path(None, None, "pkg://fmrobot.configs")
-    if args.config_dir is not None:
-        search_path.prepend(provider="command-line", path=f"file://{Path(args.config_dir).resolve()}",
-                            anchor=SearchPathQuery(provider="schema"))
-    GlobalHydra.instance().clear()
     try:
-        app = Hydra.create_main_hydra2(task_name=f"fmrobot.{config_name}", config_search_path=search_path)
-        cfg = app.compose_config(config_name, list(args.overrides), run_mode=RunMode.RUN,
-                                 with_log_configuration=False)
+        # Composed on the search path the run itself builds (--config-dir included): the config checked
+        # is the config run.
+        cfg = compose(config_name, args.overrides, config_dir=args.config_dir)
         config = OmegaConf.to_container(cfg, resolve=False)
         task, hydra_paths, job_cwd = _untrusted_view(cfg)
     except Exception as error:  # Hydra's and OmegaConf's errors, and the plain ones Hydra raises for some
         # Fail closed: a config that cannot be checked is not run.
         raise ConfigError(f"with {registry.UNTRUSTED_ENV} set, the config is checked before it is used "
                           f"and this command line could not be composed: {config_error_line(error)}") from None
-    finally:
-        GlobalHydra.instance().clear()
     assert isinstance(config, dict)
     security.check_untrusted_hydra(config)
     security.check_config({**task, "hydra": config.get("hydra") or {}})
@@ -276,14 +260,10 @@ def check_untrusted_command(config_name: str, arguments: Sequence[str]) -> None:
 
 def _prints_config(arguments: Sequence[str]) -> bool:
     """Whether Hydra will print the config (or its help, which shows it) instead of running a job."""
-    from hydra._internal.utils import get_args_parser
+    from fmrobot.compose import parse_command_line
 
-    try:
-        with redirect_stderr(io.StringIO()):  # argparse's own error: Hydra reports it when it parses the same line
-            args = get_args_parser().parse_args(list(arguments))
-    except SystemExit:
-        return False
-    return bool(args.cfg or args.info or args.help or args.hydra_help)
+    args = parse_command_line(arguments)
+    return args is not None and bool(args.cfg or args.info or args.help or args.hydra_help)
 
 
 def _check_search_path_overrides(overrides: Sequence[str]) -> None:

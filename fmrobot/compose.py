@@ -7,6 +7,7 @@ config folders and `--config-dir`.
 
 from __future__ import annotations
 
+import argparse
 import io
 from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
@@ -18,12 +19,8 @@ from omegaconf import DictConfig
 def compose_command_line(config_name: str, arguments: Sequence[str]) -> DictConfig | None:
     """The config (hydra node included) a run of `arguments` will use; None for a command line that runs
     no single job (--help, --cfg, -m, another config) or that does not compose (Hydra reports that itself)."""
-    from hydra._internal.utils import get_args_parser
-
-    try:
-        with redirect_stderr(io.StringIO()):  # Hydra prints argparse's complaint when it parses the same line
-            args = get_args_parser().parse_args(list(arguments))
-    except SystemExit:  # argparse's own error exit: Hydra prints it when it parses the same line
+    args = parse_command_line(arguments)
+    if args is None:
         return None
     if (args.help or args.hydra_help or args.info or args.shell_completion or args.cfg or args.multirun
             or args.config_name is not None or args.config_path is not None):
@@ -31,6 +28,18 @@ def compose_command_line(config_name: str, arguments: Sequence[str]) -> DictConf
     try:
         return compose(config_name, args.overrides, config_dir=args.config_dir)
     except Exception:  # a bad override or config: Hydra reports it in its own words when it runs
+        return None
+
+
+def parse_command_line(arguments: Sequence[str]) -> argparse.Namespace | None:
+    """Hydra's reading of a command line (overrides, --cfg, -m, ...); None when argparse refuses it, which
+    Hydra reports in its own words when it parses the same line."""
+    from hydra._internal.utils import get_args_parser
+
+    try:
+        with redirect_stderr(io.StringIO()):
+            return get_args_parser().parse_args(list(arguments))
+    except SystemExit:  # argparse's error exit
         return None
 
 
