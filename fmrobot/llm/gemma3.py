@@ -110,22 +110,7 @@ def converted_folder(cache_dir: str | None = None) -> Path:
     target = cache_root(cache_dir) / f"gemma3-270m-{package.EXPECTED_SHA256[:12]}"
     if (target / "config.json").is_file():
         return target
-    return save_converted(gguf_path(cache_dir), target, _rebuild)
-
-
-def _rebuild(gguf_model):
-    """A plain Gemma3ForCausalLM with the GGUF model's dequantized weights: a GGUF-loaded model refuses
-    save_pretrained."""
-    import torch
-    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
-
-    settings = gguf_model.config.to_dict()
-    settings.pop("quantization_config", None)
-    settings["architectures"] = ["Gemma3ForCausalLM"]
-    settings["dtype"] = "float32"
-    plain = Gemma3ForCausalLM(Gemma3TextConfig.from_dict(settings))
-    plain.load_state_dict(gguf_model.state_dict())
-    return plain.to(torch.float32).eval()
+    return save_converted(gguf_path(cache_dir), target, "Gemma3ForCausalLM", "Gemma3TextConfig")
 
 
 def plain_prompt(messages: Sequence[Message]) -> str:

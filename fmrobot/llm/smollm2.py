@@ -57,21 +57,8 @@ def converted_folder(cache_dir: str | None = None) -> Path:
     target = cache_root(cache_dir) / f"smollm2-135m-instruct-{source.stat().st_size}"
     if (target / "config.json").is_file():
         return target
-    return save_converted(source, target, _rebuild)
+    return save_converted(source, target, "LlamaForCausalLM", "LlamaConfig")
 
-
-def _rebuild(gguf_model):
-    """A plain LlamaForCausalLM with the GGUF model's (dequantized) weights, which can be saved."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    settings = gguf_model.config.to_dict()
-    settings.pop("quantization_config", None)
-    settings["architectures"] = ["LlamaForCausalLM"]
-    settings["dtype"] = "float32"
-    plain = LlamaForCausalLM(LlamaConfig.from_dict(settings))
-    plain.load_state_dict(gguf_model.state_dict())
-    return plain.to(torch.float32).eval()
 
 
 class SmolLM2(TransformersLM):

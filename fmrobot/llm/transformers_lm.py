@@ -77,15 +77,16 @@ def load_causal_lm(model: str, gguf_file: str | None = None, dtype: str = "float
     return tokenizer, lm.to(device).eval()
 
 
-def save_converted(source: Path, target: Path, rebuild) -> Path:
-    """Load the GGUF file `source` through transformers (dequantizing it), turn the model into one
-    that can be saved (`rebuild`), and save it with its tokenizer as the folder `target`. The folder
-    appears whole or not at all: it is written beside and renamed."""
+def save_converted(source: Path, target: Path, model_class: str, config_class: str) -> Path:
+    """Load the GGUF file `source` through transformers (dequantizing it), rebuild it as a plain
+    `model_class` (a transformers class name; a GGUF-loaded model refuses save_pretrained), and save it
+    with its tokenizer as the folder `target`. The folder appears whole or not at all: it is written
+    beside and renamed."""
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:
         tokenizer, gguf_model = load_causal_lm(str(source.parent), source.name)
-        rebuild(gguf_model).save_pretrained(work)
+        _plain_model(gguf_model, model_class, config_class).save_pretrained(work)
         tokenizer.save_pretrained(work)
         try:
             work.rename(target)
@@ -95,6 +96,20 @@ def save_converted(source: Path, target: Path, rebuild) -> Path:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def _plain_model(gguf_model, model_class: str, config_class: str):
+    """A `model_class` with the GGUF model's dequantized weights in float32, which can be saved."""
+    import torch
+    import transformers
+
+    settings = gguf_model.config.to_dict()
+    settings.pop("quantization_config", None)
+    settings["architectures"] = [model_class]
+    settings["dtype"] = "float32"
+    plain = getattr(transformers, model_class)(getattr(transformers, config_class).from_dict(settings))
+    plain.load_state_dict(gguf_model.state_dict())
+    return plain.to(torch.float32).eval()
 
 
 class TransformersLM:
