@@ -91,11 +91,10 @@ def scoring_speed(lm, planner, cases, ctx) -> dict:
 
 
 def simulate(episodes: int, seed: int, overrides: list[str]) -> dict:
-    from episode_breakdown import compose
-
+    from fmrobot.compose import compose_plain
     from fmrobot.stack import build_runner
 
-    config = compose(["task=pick_place", "perception=oracle", "planner=llm_scoring", *overrides])
+    config = compose_plain("run", ["task=pick_place", "perception=oracle", "planner=llm_scoring", *overrides])
     runner = build_runner(config)
     results = []
     try:

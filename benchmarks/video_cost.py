@@ -30,12 +30,11 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. perception=oracle planner=oracle")
     args = parser.parse_args()
 
-    from episode_breakdown import compose
-
+    from fmrobot.compose import compose_plain
     from fmrobot.outputs import write_video
     from fmrobot.stack import build_runner
 
-    config = compose(["task=pick_place", *args.overrides])
+    config = compose_plain("run", ["task=pick_place", *args.overrides])
     runner = build_runner(config)
     load_before = os.getloadavg()
     rows: dict[bool, list[dict]] = {False: [], True: []}
