@@ -18,6 +18,10 @@ class UnknownComponentError(ConfigError):
     """A component name that no installed package registers."""
 
 
+class ImagesNotSupportedError(ConfigError):
+    """A text-only language-model backend was given a message with images."""
+
+
 class PlanningError(FmrobotError):
     """A planner could not turn the instruction and scene into a valid plan."""
 

@@ -6,11 +6,13 @@ anything. `fmrobot.testing` checks conformance with real calls, not just signatu
 
 from __future__ import annotations
 
+import base64
+import io
 from dataclasses import dataclass
-from typing import Any, Collection, Protocol, Sequence, runtime_checkable
+from typing import Annotated, Any, Collection, Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from fmrobot.types import (
     Action,
@@ -31,6 +33,7 @@ from fmrobot.types import (
     SkillStatus,
     Quat,
     StepFeedback,
+    SuccessVerdict,
     Vec3,
 )
 
@@ -151,9 +154,102 @@ class Responder(Protocol):
         ...
 
 
+@runtime_checkable
+class SuccessDetector(Protocol):
+    """Looks at the scene after a skill and says whether the step achieved its intent (Inner Monologue)."""
+
+    #: True when `judge` reads camera frames; the runner renders them for it.
+    needs_images: bool
+
+    def judge(self, instruction: str, call: SkillCall, spec: SkillSpec, obs: Observation) -> SuccessVerdict | None:
+        """The verdict on `call`, just executed for `instruction`, in the state `obs` shows; None: no verdict."""
+        ...
+
+
+class TextPart(BaseModel):
+    """Text inside a message whose content mixes text and images."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImagePart(BaseModel):
+    """One camera image inside a message, as PNG bytes with its stated resolution."""
+
+    # base64 in JSON, so that messages with images can be written to traces and read back
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
+
+    type: Literal["image"] = "image"
+    png: bytes
+    width: int
+    height: int
+
+    @classmethod
+    def from_array(cls, rgb: np.ndarray, max_side: int | None = None) -> ImagePart:
+        """An HxWx3 uint8 image, scaled down (aspect kept) so that neither side exceeds `max_side`."""
+        from PIL import Image
+
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"an image part needs an HxWx3 uint8 array, got shape {rgb.shape} of {rgb.dtype}")
+        image = Image.fromarray(rgb)
+        if max_side is not None and max(image.size) > max_side:
+            scale = max_side / max(image.size)
+            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                                 Image.Resampling.BILINEAR)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return cls(png=buffer.getvalue(), width=image.width, height=image.height)
+
+    def to_pil(self) -> Any:
+        """The image as an RGB PIL image (what model processors take)."""
+        from PIL import Image
+
+        return Image.open(io.BytesIO(self.png)).convert("RGB")
+
+    def to_array(self) -> np.ndarray:
+        return np.asarray(self.to_pil(), dtype=np.uint8)
+
+    def data_url(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
 class Message(BaseModel):
     role: str  # "system" | "user" | "assistant"
-    content: str
+    content: str | tuple[ContentPart, ...]  # a plain string, or text and image parts in order
+
+    @property
+    def text(self) -> str:
+        """The text of the message: the whole content if a string, else its text parts joined."""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content if isinstance(part, TextPart))
+
+    @property
+    def images(self) -> tuple[ImagePart, ...]:
+        if isinstance(self.content, str):
+            return ()
+        return tuple(part for part in self.content if isinstance(part, ImagePart))
+
+
+@runtime_checkable
+class ReadsImages(Protocol):
+    """A language model that accepts ImagePart content in generate(); one without it refuses images
+    (ImagesNotSupportedError)."""
+
+    reads_images: bool
+
+
+def camera_images(obs: Observation, cameras: Sequence[str] = (), max_side: int | None = None) -> tuple[ImagePart, ...]:
+    """The observation's camera frames as image parts (those named in `cameras`, in that order; empty: all)."""
+    if not obs.frames:
+        raise ValueError("the observation holds no camera frames: it was observed without images")
+    frames = [obs.frame(name) for name in cameras] if cameras else list(obs.frames)
+    return tuple(ImagePart.from_array(np.ascontiguousarray(f.rgb), max_side) for f in frames)
 
 
 @runtime_checkable
@@ -216,6 +312,14 @@ class NeedsImages(Protocol):
     """A perceptor that says whether it reads camera frames (`Perceptor`); one without it gets them."""
 
     needs_images: bool
+
+
+@runtime_checkable
+class WatchesCamera(Protocol):
+    """A planner that reads camera images: the runner renders frames for it and shows it every fresh
+    observation (before each plan or replan) with `see`."""
+
+    def see(self, obs: Observation) -> None: ...
 
 
 @runtime_checkable

@@ -39,6 +39,7 @@ GROUPS: dict[str, str] = {
     "executor": "fmrobot.executors",
     "llm": "fmrobot.llms",
     "responder": "fmrobot.responders",
+    "success_detector": "fmrobot.success_detectors",
     "fault": "fmrobot.faults",
     "robot": "fmrobot.robots",
 }
@@ -53,6 +54,7 @@ REQUIRED_METHODS: dict[str, tuple[str, ...]] = {
     "executor": ("run",),
     "llm": ("score", "generate"),
     "responder": ("respond",),
+    "success_detector": ("judge",),
     "robot": ("load", "command", "state"),
 }
 

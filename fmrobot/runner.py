@@ -45,12 +45,15 @@ from fmrobot.interfaces import (
     Policy,
     Responder,
     SafetyShield,
+    SuccessDetector,
+    WatchesCamera,
 )
 from fmrobot.llm import retry
 from fmrobot.llm.retry import UnusableReplyError
 from fmrobot.trace import (
     DecisionEvent,
     DecisionRecord,
+    DetectionEvent,
     FaultEvent,
     HelpEvent,
     HomeEvent,
@@ -66,6 +69,7 @@ from fmrobot.trace import (
 )
 from fmrobot.types import (
     Action,
+    DetectorRecord,
     EpisodeFailure,
     EpisodeResult,
     EpisodeSpec,
@@ -80,6 +84,7 @@ from fmrobot.types import (
     SkillCall,
     SkillStatus,
     StageTimes,
+    StepCheck,
     StepFeedback,
 )
 
@@ -169,6 +174,7 @@ class _Episode:
     handled: str | None = None  # the object the last successful pick or push moved
     refusals: list[SafetyViolation] = field(default_factory=list)
     repairs: dict[str, int] = field(default_factory=dict)  # rule -> actions it repaired
+    checks: list[StepCheck] = field(default_factory=list)  # the success detector's verdicts, in order
 
     @property
     def budget(self) -> int:
@@ -189,6 +195,7 @@ class Runner:
         config: RunnerConfig | None = None,
         responder: Responder | None = None,  # answers the planner's requests for help; None: nobody
         video_annotate: bool = False,  # draw each perception's boxes into the episode's video
+        success_detector: SuccessDetector | None = None,  # judges each executed step from a fresh look; None: none
     ):
         self.env, self.perceptor, self.planner = env, perceptor, planner
         self.policy, self.shield, self.responder = policy, shield, responder
@@ -196,6 +203,8 @@ class Runner:
         # Optional capabilities: a shield that checks actions, an env that answers collision queries.
         self._motion_shield = shield if isinstance(shield, MotionShield) else None
         self._probe = env if isinstance(env, CollisionProbe) else None
+        self._watcher = planner if isinstance(planner, WatchesCamera) else None  # a planner that reads images
+        self.success_detector = success_detector
         self.video_annotate = video_annotate
         self._under_way: _Episode | None = None  # kept only so that a crashed episode's trace can be written
 
@@ -292,6 +301,8 @@ class Runner:
             judged_by=_judged_by(spec),
             goal=dict(spec.goal),
             safety=episode.safety_report(),
+            detector=DetectorRecord(steps=tuple(episode.checks), final=episode.checks[-1].achieved)
+            if episode.checks else None,
             latency=episode.clock.times(),
             wall_time=time.perf_counter() - episode.started,
         )
@@ -337,7 +348,9 @@ class Runner:
         # A perceptor that does not say whether it reads images gets them.
         images = bool(self.perceptor.needs_images) if isinstance(self.perceptor, NeedsImages) else True
         with episode.clock("render"):
-            obs = self.env.observe(images=images)
+            obs = self.env.observe(images=images or self._watcher is not None)
+        if self._watcher is not None:
+            self._watcher.see(obs)  # the planner decides next from this look
         with episode.clock("perception"):
             scene = self.perceptor.perceive(obs, episode.spec.task.vocabulary)
         episode.trace.append(PerceptionEvent(scene=scene))
@@ -481,10 +494,45 @@ class Runner:
             step = self._run_skill(episode, index, call, scene, obs, context)
             obs = step.obs
             episode.trace.append(SkillEvent.of(step.feedback))
+            if self.success_detector is not None and step.feedback.env_steps > 0:
+                step = self._detect(episode, step, episode.spec.instruction, context)
             if step.failure is not None:
                 break
             moved |= moves
         return step
+
+    def _detect(self, episode: _Episode, step: _Step, instruction: str, context: PlanningContext) -> _Step:
+        """The success detector's verdict on an executed step, from a fresh look, recorded beside the policy's
+        status. A "no" on a step the policy finished makes it a failed step (Inner Monologue): the planner
+        gets the detector's reason as feedback and replans, within max_replans. A failed skill stays failed."""
+        detector, feedback = self.success_detector, step.feedback
+        assert detector is not None
+        obs = step.obs
+        if detector.needs_images:
+            with episode.clock("render"):
+                obs = self.env.observe(images=True)
+        started = time.perf_counter()
+        try:
+            with episode.clock("detection"), retry.decision():  # the detector's model calls share one deadline
+                verdict = detector.judge(instruction, feedback.call, context.skill(feedback.call.skill), obs)
+        except LanguageModelError as error:  # no verdict: the step stands as the policy reported it
+            episode.trace.append(DetectionEvent(step_index=feedback.step_index, call=feedback.call,
+                                                skill_status=feedback.status, achieved=None,
+                                                reason=f"no verdict: {error}", seconds=time.perf_counter() - started))
+            return step
+        if verdict is None:
+            return step
+        episode.checks.append(StepCheck(step=str(feedback.call), skill_status=feedback.status,
+                                        achieved=verdict.achieved, reason=verdict.reason))
+        episode.trace.append(DetectionEvent(step_index=feedback.step_index, call=feedback.call,
+                                            skill_status=feedback.status, achieved=verdict.achieved,
+                                            reason=verdict.reason, seconds=time.perf_counter() - started))
+        if verdict.achieved or feedback.status is not SkillStatus.SUCCESS:
+            return step
+        rejected = feedback.model_copy(update={"status": SkillStatus.FAILURE,
+                                               "reason": f"the success detector saw no success: {verdict.reason}"})
+        return _Step(rejected, step.obs, EpisodeFailure(stage=FailureStage.CONTROL, kind="step_not_achieved",
+                                                        skill=feedback.call.skill))
 
     def _check_action(self, episode: _Episode, action: Action, call: SkillCall, involved: frozenset[str],
                       scene: SceneDescription, obs: Observation) -> Action | None:

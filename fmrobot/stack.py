@@ -70,7 +70,8 @@ class RunSettings(BaseModel):
 
 
 #: Top-level keys of `python -m fmrobot.run`'s config besides the component groups.
-RUN_KEYS = frozenset({*RunSettings.model_fields, "robot", "llm", "responder", "level", "fault"})
+RUN_KEYS = frozenset({*RunSettings.model_fields, "robot", "llm", "responder", "success_detector", "level",
+                      "fault"})
 
 
 def check_run_keys(config: Mapping[str, Any]) -> None:
@@ -129,6 +130,26 @@ def build_planner(planner: registry.Resolved, config: Mapping[str, Any], fault: 
     return planner.build(llm=llm)
 
 
+def build_success_detector(detector: registry.Resolved, config: Mapping[str, Any], planner: Any) -> Any:
+    """The success detector. One that needs a language model shares the planner's (one model loaded, broken
+    by the same fault), or gets its own from the `llm` group when the planner uses none. None for
+    `success_detector=none`: the runner then skips the step entirely (no detection time in results)."""
+    from fmrobot.success_detection import NoSuccessDetector
+
+    if detector.cls is NoSuccessDetector:
+        detector.build()  # its config is checked all the same
+        return None
+    if not _needs_llm(detector.cls):
+        return detector.build()
+    llm = getattr(planner, "llm", None) if _needs_llm(type(planner)) else None
+    if llm is None:
+        if config.get("llm") is None:
+            raise ConfigError(f"success detector {detector.name!r} needs a language model; choose one with "
+                              f"llm=<name> ({', '.join(registry.available('llm'))})")
+        llm = registry.resolve("llm", config["llm"]).build()
+    return detector.build(llm=llm)
+
+
 def build_env(config: Mapping[str, Any], task_resolved: registry.Resolved | None = None,
               env_resolved: registry.Resolved | None = None) -> Any:
     """The environment (with its task) the `task`, `env` and `robot` groups describe."""
@@ -148,6 +169,8 @@ def build_runner(config: Mapping[str, Any]) -> Runner:
         # Validated now, before the env is built; a planner without one never imports a language model.
         registry.resolve("llm", config["llm"])
     responder = registry.resolve("responder", config["responder"]) if config.get("responder") else None
+    detector = registry.resolve("success_detector", config["success_detector"]) if config.get("success_detector") \
+        else None
     env = build_env(config, parts["task"], parts["env"])
     try:
         set_video_fps = getattr(env, "set_video_fps", None)  # envs without it record at their own rate
@@ -172,15 +195,17 @@ def build_runner(config: Mapping[str, Any]) -> Runner:
             env = EpisodeFaults(env, fault)  # seeds the fault per episode and hands its events to the runner
             if fault.target == "perception":
                 perceptor = fault.wrap(perceptor)
+        planner = build_planner(parts["planner"], config, fault)
         return Runner(
             env=env,
             perceptor=perceptor,
-            planner=build_planner(parts["planner"], config, fault),
+            planner=planner,
             policy=parts["policy"].build(),
             shield=parts["safety"].build(),
             responder=responder.build() if responder else None,
             config=settings.runner,
             video_annotate=settings.video.annotate,
+            success_detector=build_success_detector(detector, config, planner) if detector else None,
         )
     except BaseException:
         env.close()

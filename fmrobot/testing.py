@@ -17,7 +17,7 @@ import numpy as np
 
 from fmrobot.control.skills import PICK, PLACE
 from fmrobot.errors import FmrobotError
-from fmrobot.interfaces import ActionContext, MotionShield, NeedsImages
+from fmrobot.interfaces import ActionContext, MotionShield, NeedsImages, WatchesCamera
 from fmrobot.types import (
     Action,
     ActionVerdict,
@@ -165,6 +165,8 @@ def check_planner(planner: Any, instruction: str = "put the red block in the gre
     """Plan on the synthetic scene; replan after a failure; refuse an absent object cleanly."""
     scene = scene or synthetic_scene()
     context = context or synthetic_context()
+    if isinstance(planner, WatchesCamera):  # as the runner does: it sees the scene before it plans
+        planner.see(synthetic_observation())
     decision = planner.plan(instruction, scene, context)
     _check_decision(decision, instruction, scene, context)
     if decision.plan is not None and decision.plan.steps:

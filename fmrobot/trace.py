@@ -19,6 +19,8 @@ from fmrobot.types import (
     SafetyReport,
     SafetyVerdict,
     SceneDescription,
+    SkillCall,
+    SkillStatus,
     StepFeedback,
 )
 
@@ -105,6 +107,18 @@ class HomeEvent(_Event, StepFeedback):
         return cls(**dict(feedback))
 
 
+class DetectionEvent(_Event):
+    """The success detector's verdict on an executed step, beside what the policy reported from simulator state."""
+
+    event: Literal["detection"] = "detection"
+    step_index: int
+    call: SkillCall
+    skill_status: SkillStatus  # the simulator's side: the status the policy reported
+    achieved: bool | None  # the detector's side; None: its model failed, and the reason says how
+    reason: str = ""
+    seconds: float = 0.0  # how long the detector took
+
+
 class PlanningErrorEvent(_Event):
     event: Literal["planning_error"] = "planning_error"
     error: str
@@ -148,7 +162,7 @@ class CrashEvent(_Event):
 
 
 TraceEvent = Annotated[
-    ResetEvent | PerceptionEvent | DecisionEvent | HelpEvent | SafetyEvent | SkillEvent | HomeEvent
+    ResetEvent | PerceptionEvent | DecisionEvent | HelpEvent | SafetyEvent | SkillEvent | HomeEvent | DetectionEvent
     | PlanningErrorEvent | SimulationErrorEvent | FaultEvent | ResultEvent | CrashEvent,
     Field(discriminator="event"),
 ]

@@ -523,6 +523,7 @@ class StageTimes(Value):
     control: float = 0.0
     simulation: float = 0.0
     help: float = 0.0  # waiting for an answer to a request for help
+    detection: float = 0.0  # the success detector judging executed steps
 
 
 class FailureStage(str, Enum):
@@ -551,6 +552,7 @@ FailureKind = Literal[
     "object_not_found",  # a step or the instruction names an object not in the scene
     "invalid_plan",  # a step calls an unknown skill or has arguments its schema rejects
     "empty_plan",  # the planner returned an empty plan that is not final
+    "step_not_achieved",  # the success detector judged that a step the policy finished missed its intent
     "decisions_exhausted",  # no final plan within the runner's planner decisions
     "language_model",  # the planner's language model could not answer
     "unusable_reply",  # the language model answered, but nothing could be decided from it
@@ -569,6 +571,30 @@ class EpisodeFailure(Value):
     stage: FailureStage
     kind: FailureKind
     skill: str | None = None  # the skill whose call failed, when a failed skill call ended the episode
+
+
+class SuccessVerdict(Value):
+    """A success detector's word on one executed step: did it achieve what it was for?"""
+
+    achieved: bool
+    reason: str = ""
+
+
+class StepCheck(Value):
+    """One executed step as the success detector and the simulator saw it."""
+
+    step: str  # the call, as SkillCall prints it
+    skill_status: SkillStatus  # what the policy reported, read from simulator state
+    achieved: bool  # the detector's verdict
+    reason: str = ""
+
+
+class DetectorRecord(Value):
+    """A success detector's verdicts in one episode beside the simulator's, so its accuracy can be
+    computed from results.json alone."""
+
+    steps: tuple[StepCheck, ...] = ()
+    final: bool | None = None  # the verdict on the last executed step: compare with EpisodeResult.success
 
 
 class CrashedAttempt(Value):
@@ -603,6 +629,7 @@ class EpisodeResult(Value):
     # The episode never finished (failure_reason says why): a crash, not a failure of the stack.
     crashed: bool = False
     attempts: tuple[CrashedAttempt, ...] = ()  # earlier attempts that crashed before this one, in order
+    detector: DetectorRecord | None = None  # the success detector's verdicts; None: the run had none
 
 
 PlanDecision.model_rebuild()

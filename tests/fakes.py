@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gzip
 import json
 import threading
@@ -182,6 +184,43 @@ class ScriptedLM:
         raise NotImplementedError
 
 
+class SeeingScriptedLM(ScriptedLM):
+    """ScriptedLM that says it reads images (fmrobot.interfaces.ReadsImages), for VLM planners and detectors."""
+
+    reads_images = True
+
+
+class ReadingVLM:
+    """A stand-in vision-language model for whole episodes: it plans pick/place of the objects the instruction
+    names (from the prompt's names) and answers a success detector's question with `verdicts` in turn (then
+    yes). It records every call: (whether the last message held images, the last message's text, schema name)."""
+
+    reads_images = True
+
+    def __init__(self, verdicts=()):
+        self.verdicts = list(verdicts)
+        self.calls: list[tuple[int, str, str]] = []
+
+    def generate(self, messages, schema=None) -> str:
+        import re
+
+        last = messages[-1]
+        self.calls.append((len(last.images), last.text, getattr(schema, "__name__", "")))
+        if "achieved" in json.dumps(schema.model_json_schema() if schema else {}):
+            achieved = self.verdicts.pop(0) if self.verdicts else True
+            return json.dumps({"reason": "the images show it" if achieved else "the block is still on the table",
+                               "achieved": achieved})
+        names = re.search(r"Objects you can name: (.*)", last.text).group(1).split(", ")
+        instruction = re.search(r"Instruction: (\".*\")", last.text).group(1)
+        named = sorted((n for n in names if n in json.loads(instruction)), key=json.loads(instruction).index)
+        block, target = named[0], named[-1]
+        return json.dumps({"steps": [{"skill": "pick", "args": {"object": block}},
+                                     {"skill": "place", "args": {"target": target}}]})
+
+    def score(self, prompt, continuations):
+        raise NotImplementedError
+
+
 def save_tiny_causal_lm(folder) -> str:
     """A tiny random Llama with a byte-level BPE tokenizer trained here, saved as a model folder."""
     import torch
@@ -259,3 +298,50 @@ def send_json(request: BaseHTTPRequestHandler, status: int, document: dict,
 def chat_reply(content: str, **extra) -> dict:
     """An OpenAI chat-completions response with one assistant message."""
     return {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}], **extra}
+
+
+@contextlib.contextmanager
+def transformers_serve(model: Path, log_path: Path, deadline: float = 180.0):
+    """A `transformers serve` process on loopback serving only `model` (a folder), offline, on the CPU;
+    yields its base URL once `/health` answers (the pinned model loads before the server listens)
+    and stops it afterwards. AssertionError with the log's tail if it exits or is not ready in time."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               HF_HUB_DISABLE_UPDATE_CHECK="1", HF_HUB_DISABLE_TELEMETRY="1")
+    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model), "--host", "127.0.0.1",
+               "--port", str(port), "--device", "cpu", "--dtype", "float32"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    try:
+        give_up = time.monotonic() + deadline
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"transformers serve exited with {process.returncode}:\n"
+                                     f"{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > give_up:
+                raise AssertionError(f"transformers serve not ready after {deadline:.0f} s:\n"
+                                     f"{log_path.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)

@@ -36,12 +36,12 @@ def _test_dependencies(resolved) -> dict:
         return {}
     import json
 
-    from tests.fakes import KeywordLM, ScriptedLM
+    from tests.fakes import KeywordLM, ScriptedLM, SeeingScriptedLM
 
-    if resolved.name == "llm_structured":
+    if resolved.name in ("llm_structured", "vlm"):
         plan = json.dumps({"steps": [{"skill": "pick", "args": {"object": "red block"}},
                                      {"skill": "place", "args": {"target": "green bowl"}}]})
-        return {"llm": ScriptedLM([plan] * 10)}
+        return {"llm": (SeeingScriptedLM if resolved.name == "vlm" else ScriptedLM)([plan] * 10)}
     return {"llm": KeywordLM()}
 
 

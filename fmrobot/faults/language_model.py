@@ -27,6 +27,7 @@ class FaultyLanguageModel:
     def __init__(self, inner: LanguageModel, fault: "LanguageModelFault"):
         self.inner, self.fault = inner, fault
         self.retry_policy: RetryPolicy = retry.policy_of(inner)
+        self.reads_images = bool(getattr(inner, "reads_images", False))  # a broken vision model still takes images
 
     def score(self, prompt: str, continuations: Sequence[str]) -> list[float]:
         return retry.call(lambda: self.fault.score(self.inner, prompt, continuations), self.retry_policy)

@@ -61,7 +61,8 @@ class Grammars:
         # example's separators and no free whitespace: the model writes the form it was shown,
         # and whitespace is never a choice it can wander into.
         try:
-            compiled = self.compiler.compile_json_schema(json.dumps(_any_of(schema)), any_whitespace=False,
+            compiled = self.compiler.compile_json_schema(json.dumps(_json_strings(_any_of(schema))),
+                                                         any_whitespace=False,
                                                          separators=(", ", ": "), strict_mode=True)
         except Exception as error:  # xgrammar's own errors name no schema
             first = (str(error).strip().splitlines() or [""])[0][:200]
@@ -79,6 +80,23 @@ def _any_of(node: Any) -> Any:
         return {("anyOf" if key == "oneOf" else key): _any_of(value) for key, value in node.items()}
     if isinstance(node, list):
         return [_any_of(item) for item in node]
+    return node
+
+
+def _json_strings(node: Any) -> Any:
+    """The schema with each length-bounded plain string as the same bound on a pattern of JSON string characters.
+    xgrammar (0.2.9) lets a string with minLength or maxLength hold raw control characters, which no JSON
+    parser accepts (a random model writes them); its pattern strings and unbounded strings exclude them.
+    The pattern leaves out escapes too: a bounded string here is plain text."""
+    if isinstance(node, list):
+        return [_json_strings(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _json_strings(value) for key, value in node.items()}
+    bounded = "minLength" in node or "maxLength" in node
+    if node.get("type") == "string" and bounded and not {"pattern", "format", "enum", "const"} & node.keys():
+        low, high = node.pop("minLength", 0), node.pop("maxLength", "")
+        node["pattern"] = rf'^[^"\\\x00-\x1f]{{{low},{high}}}$'  # no quote, backslash or control character
     return node
 
 
@@ -194,3 +212,31 @@ class GrammarDecoder:
     def _allowed_from_mask(self) -> list[int]:
         bits = np.unpackbits(self.bitmask.numpy().view(np.uint8), bitorder="little")
         return np.flatnonzero(bits[:self.grammars.info.vocab_size]).tolist()
+
+
+class GrammarLogitsProcessor:
+    """The schema's grammar as a transformers logits processor, for models that run through `generate()`.
+
+    Vision-language models compute their own positions and image features inside `generate()`
+    (Qwen2-VL's M-RoPE, Idefics3's image splicing), so `TransformersLM`'s hand-driven loop with
+    jump-forward passes does not fit them; here every token, forced or not, costs one step. Each
+    call accepts the token chosen last and masks the next step's scores to what the grammar
+    allows. One sequence at a time (batch size 1).
+    """
+
+    def __init__(self, grammars: Grammars, schema: dict[str, Any], prompt_length: int):
+        self.decoder = grammars.decoder(schema)
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids, scores):
+        import xgrammar
+
+        matcher = self.decoder.matcher
+        if input_ids.shape[1] > self.prompt_length:
+            token = int(input_ids[0, -1])
+            if not matcher.accept_token(token):
+                raise RuntimeError(f"the grammar refused token {token} that its own mask allowed")
+            self.decoder.tokens.append(token)
+        matcher.fill_next_token_bitmask(self.decoder.bitmask)
+        xgrammar.apply_token_bitmask_inplace(scores, self.decoder.bitmask.to(scores.device))
+        return scores

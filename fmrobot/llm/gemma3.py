@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fmrobot.errors import ConfigError
 from fmrobot.interfaces import Message
+from fmrobot.llm.content import refuse_images
 from fmrobot.llm.transformers_lm import TransformersLM, TransformersLMConfig, save_converted
 from fmrobot.paths import cache_root
 
@@ -122,7 +123,7 @@ def plain_prompt(messages: Sequence[Message]) -> str:
     """
     parts = []
     for m in messages:
-        text = m.content.strip()
+        text = m.text.strip()
         if m.role == "system":
             parts.append(text + "\n")
         else:
@@ -147,6 +148,7 @@ class Gemma3(TransformersLM):
     """Gemma 3 270M (base) through transformers; see the module docstring."""
 
     Config = Gemma3Config
+    backend_name = "llm=gemma3_270m"
 
     def __init__(self, config: Gemma3Config | None = None):
         config = config or Gemma3Config()
@@ -175,6 +177,7 @@ class Gemma3(TransformersLM):
         """Greedy continuation of the plain-text transcript (no chat template: see the module docstring)."""
         import torch
 
+        refuse_images(self.backend_name, messages)
         if schema is not None and self.config.constrained:
             return super().generate(messages, schema)  # decoded under the schema's grammar
         opening = " {" if schema is not None else ""  # a base model continues a started object

@@ -50,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fmrobot.errors import ConfigError
 from fmrobot.interfaces import Message
+from fmrobot.llm.content import refuse_images
 from fmrobot.llm.transformers_lm import common_prefix
 
 INSTALL = ("pip install 'fmrobot[llamacpp]' (builds llama-cpp-python from source, about 9 minutes; add "
@@ -102,6 +103,7 @@ class LlamaCppLM:
     """`LanguageModel` over llama.cpp; see the module docstring."""
 
     Config = LlamaCppConfig
+    reads_images = False  # text only: generate() refuses messages with images (ImagesNotSupportedError)
 
     def __init__(self, config: LlamaCppConfig | None = None):
         config = config or LlamaCppConfig()
@@ -126,11 +128,12 @@ class LlamaCppLM:
         """Greedy reply; with `schema`, decoded under the schema's JSON grammar."""
         from fmrobot.llm.gemma3 import STOPS, cut_reply, plain_prompt
 
+        refuse_images("llm=llamacpp", messages)
         grammar = self._grammar(schema) if schema is not None else None
         options = {"max_tokens": self.config.max_new_tokens, "temperature": 0.0, "repeat_penalty": 1.0, "grammar": grammar}
         if self._chat:
             out = self._llm.create_chat_completion(
-                messages=[{"role": m.role, "content": m.content} for m in messages], **options)
+                messages=[{"role": m.role, "content": m.text} for m in messages], **options)
             text = out["choices"][0]["message"]["content"] or ""
         else:
             # A grammar ends the reply itself; without one a base model writes on into the next turn.

@@ -19,6 +19,12 @@ cannot be reached is an error, not a fallback.
 With a schema, generate() sends `response_format` (config `response_format`): OpenAI and
 vLLM take `json_schema`, llama.cpp's server takes `json_object` with a `schema` (and
 answers 422 to `json_schema`), and `none` sends nothing.
+Messages with images send them as `image_url` parts holding PNG data URLs (the form vLLM,
+llama.cpp's server with a multimodal projector, and `transformers serve` with a vision model
+read); text-only messages keep a plain string `content`. With `images: false` such messages
+are refused here instead (ImagesNotSupportedError). A server whose model reads no images may
+answer with an HTTP error (one line to the user) or, as `transformers serve` does, drop the
+image parts and answer from the text alone.
 `transformers serve` ignores `response_format`, so structured planning against it
 relies on the planner's validation and re-prompting, not on constrained decoding. It
 loads the model a request names (a hub id or a local folder); started with a model
@@ -42,6 +48,7 @@ from fmrobot import security
 from fmrobot.errors import ConfigError, LanguageModelError
 from fmrobot.interfaces import Message
 from fmrobot.llm import retry
+from fmrobot.llm.content import openai_parts, refuse_images
 from fmrobot.llm.retry import RetryPolicy, TransientLanguageModelError
 
 log = logging.getLogger(__name__)
@@ -69,6 +76,10 @@ class OpenAICompatibleConfig(RetryPolicy):
     # json_object: {"type": "json_object", "schema": ...} (llama.cpp's server, which answers 422 to json_schema);
     # none: no response_format (the planner validates and re-prompts).
     response_format: Literal["json_schema", "json_object", "none"] = "json_schema"
+    # Messages with images go to the server as image_url parts (PNG data URLs). A server that refuses
+    # them answers with an HTTP error, which reaches the user as one line; `transformers serve` with a
+    # text-only model drops them without a word. False: refuse them here (a text-only server).
+    images: bool = True
 
     @field_validator("base_url")
     @classmethod
@@ -97,6 +108,7 @@ class OpenAICompatibleLM:
 
     def __init__(self, config: OpenAICompatibleConfig):
         self.config = config
+        self.reads_images = config.images
         self.retry_policy = RetryPolicy.of(config)
         self.scoring = config.scoring
         self.stats = {"requests": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0}
@@ -122,12 +134,14 @@ class OpenAICompatibleLM:
         return self._score_by_choice(prompt, continuations)
 
     def generate(self, messages: Sequence[Message], schema: type[BaseModel] | None = None) -> str:
+        if not self.reads_images:
+            refuse_images("llm=openai with images: false", messages)
         return self._chat(messages, schema, self.config.max_tokens)
 
     def _chat(self, messages: Sequence[Message], schema: type[BaseModel] | None, max_tokens: int) -> str:
         body: dict[str, Any] = {
             "model": self.config.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [{"role": m.role, "content": openai_parts(m)} for m in messages],
             "max_tokens": max_tokens,
             "temperature": self.config.temperature,
         }

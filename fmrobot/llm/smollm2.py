@@ -63,6 +63,7 @@ def converted_folder(cache_dir: str | None = None) -> Path:
 
 class SmolLM2(TransformersLM):
     Config = SmolLM2Config
+    backend_name = "llm=smollm2"
 
     @classmethod
     def check_sources(cls, config: SmolLM2Config) -> None:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fmrobot.errors import ConfigError
 from fmrobot.interfaces import Message
+from fmrobot.llm.content import refuse_images
 
 _MIN_VOCABULARY = 100  # offline, a tokenizer without its files can load with a handful of tokens
 
@@ -113,9 +114,26 @@ def _plain_model(gguf_model, model_class: str, config_class: str):
 
 
 class TransformersLM:
-    """`LanguageModel` over a transformers causal LM."""
+    """`LanguageModel` over a transformers causal LM.
+
+    Given an image-text-to-text model (config.json of a vision-language family), `TransformersLM(config)`
+    builds a `TransformersVLM` instead (fmrobot/llm/transformers_vlm.py): `llm=transformers` serves both.
+    """
 
     Config = TransformersLMConfig
+    reads_images = False  # text only: generate() refuses messages with images (ImagesNotSupportedError)
+    backend_name = "llm=transformers (a causal LM)"
+
+    def __new__(cls, *args, **kwargs):
+        config = args[0] if args else kwargs.get("config")
+        loads = len(args) < 3 and kwargs.get("model") is None  # not handed a ready model
+        if cls is TransformersLM and loads and isinstance(config, TransformersLMConfig) and config.gguf_file is None:
+            from fmrobot.llm.transformers_vlm import TransformersVLM, is_vision_language_model
+
+            TransformersLM.check_sources(config)
+            if is_vision_language_model(config.model):
+                return TransformersVLM(config)  # not a TransformersLM: Python does not call __init__ again
+        return super().__new__(cls)
 
     @classmethod
     def check_sources(cls, config: TransformersLMConfig) -> None:
@@ -261,6 +279,7 @@ class TransformersLM:
         grammar, so the answer is JSON that validates against it; without, free text."""
         import torch
 
+        refuse_images(self.backend_name, messages)
         if schema is not None and self.config.constrained:
             return self._generate_constrained(messages, schema)
         ids = self._chat_ids(messages)
@@ -337,7 +356,7 @@ class TransformersLM:
         return self._grammars
 
     def _chat_ids(self, messages: Sequence[Message]) -> list[int]:
-        chat = [{"role": m.role, "content": m.content} for m in messages]
+        chat = [{"role": m.role, "content": m.text} for m in messages]
         ids = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True, return_dict=True)
         ids = ids["input_ids"]
         return list(ids[0] if ids and isinstance(ids[0], list) else ids)
