@@ -15,7 +15,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -34,6 +34,9 @@ class DatasetSettings(BaseModel):
 
     path: str | None = None
     overwrite: bool = False
+    format: Literal["zarr", "lerobot"] = "zarr"
+    cameras: tuple[str, ...] = ()  # camera streams (format=lerobot): names of env.cameras or env.video_camera
+    image_size: tuple[int, int] | None = None  # (width, height) of every camera stream; None: each camera's own
 
 
 def default_dataset_path(config: dict[str, Any]) -> Path:
@@ -41,7 +44,8 @@ def default_dataset_path(config: dict[str, Any]) -> Path:
     task = config["task"].get("name", "task")
     robot = (config.get("robot") or {}).get("name", "robot")
     level = config["task"].get("level") or "none"
-    name = f"{task}-{robot}-{level}-seed{config.get('seed', 0)}-n{config.get('episodes', 1)}.zarr"
+    suffix = "lerobot" if (config.get("dataset") or {}).get("format") == "lerobot" else "zarr"
+    name = f"{task}-{robot}-{level}-seed{config.get('seed', 0)}-n{config.get('episodes', 1)}.{suffix}"
     return cache_root() / "datasets" / name
 
 
@@ -58,7 +62,10 @@ def collect(config: dict[str, Any], *, quiet: bool = False) -> Path:
         dataset = DatasetSettings.model_validate(config.get("dataset") or {})
     except ValidationError as error:
         raise ConfigError(f"invalid dataset settings: {registry.describe_errors(error)}") from None
+    cameras = _cameras(config, dataset)
     parts = resolve_components(config)
+    if cameras:  # the env records a video frame every control step, one for each dataset row
+        config = {**config, "video": {**(config.get("video") or {}), "fps": config["env"].get("control_hz", 20)}}
     path = Path(dataset.path).expanduser() if dataset.path else default_dataset_path(config)
     if path.exists():
         if not dataset.overwrite:
@@ -79,7 +86,8 @@ def collect(config: dict[str, Any], *, quiet: bool = False) -> Path:
     started = time.perf_counter()
     if todo:
         executor = parts["executor"].build()
-        job = RunJob(config=config, run_dir=str(staging), seeds=todo, record_dir=str(episodes_dir))
+        job = RunJob(config=config, run_dir=str(staging), seeds=todo, record_dir=str(episodes_dir),
+                     cameras=cameras or None)
         with tqdm(total=len(seeds), initial=len(seeds) - len(todo), desc=f"collect {config['task'].get('name')}",
                   unit="ep", file=sys.stderr, dynamic_ncols=True, disable=quiet) as bar:
 
@@ -105,7 +113,19 @@ def collect(config: dict[str, Any], *, quiet: bool = False) -> Path:
         else None,
         "collection_seconds": round(time.perf_counter() - started, 1),
     })
-    write_dataset(path, records, info)
+    if dataset.format == "lerobot":
+        from fmrobot.data.lerobot_cameras import episode_video_path, load_episode_sums
+        from fmrobot.data.lerobot_writer import CameraStream, write_lerobot
+
+        staged = [episodes_dir / f"{episode_stem(s)}.npz" for s in seeds]
+        sums = [load_episode_sums(p) for p in staged] if cameras else []
+        streams = {name: CameraStream(width=c["width"], height=c["height"],
+                                      videos=[episode_video_path(p, name) for p in staged],
+                                      sums=[episode[name] for episode in sums]) for name, c in cameras.items()}
+        write_lerobot(path, records, info, fps=int(config["env"].get("control_hz", 20)), robot_type=info["robot"],
+                      cameras=streams)
+    else:
+        write_dataset(path, records, info)
     shutil.rmtree(staging)
     succeeded = sum(r.success for r in records)
     print(f"collect: {succeeded}/{len(records)} demonstrations succeeded; dataset in {path}", flush=True)
@@ -115,7 +135,24 @@ def collect(config: dict[str, Any], *, quiet: bool = False) -> Path:
 def _fingerprint(config: dict[str, Any]) -> str:
     """Identifies what the staged episodes were recorded with, apart from how many and where."""
     relevant = {k: v for k, v in config.items() if k not in ("episodes", "dataset", "executor", "video", "hydra")}
+    dataset = config.get("dataset") or {}
+    relevant["cameras"] = [dataset.get("cameras") or [], dataset.get("image_size")]  # staged images or none
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _cameras(config: dict[str, Any], dataset: DatasetSettings) -> dict[str, dict]:
+    """Name -> camera config of each camera stream asked for (checked against the env's cameras)."""
+    if not dataset.cameras:
+        return {}
+    if dataset.format != "lerobot":
+        raise ConfigError(f"dataset.cameras={list(dataset.cameras)} needs dataset.format=lerobot (the zarr layout "
+                          "holds state only)")
+    env_config = registry.resolve("env", config["env"]).config
+    if env_config is None or not hasattr(env_config, "video_camera"):
+        raise ConfigError(f"env={config['env'].get('name')} has no cameras fmrobot can record a dataset from")
+    from fmrobot.data.lerobot_cameras import dataset_cameras
+
+    return dataset_cameras(env_config, dataset.cameras, dataset.image_size)
 
 
 def _read_fingerprint(staging: Path) -> str | None:

@@ -146,6 +146,14 @@ class EpisodeRecorder(Protocol):
 
 
 @runtime_checkable
+class PerceptionRecorder(Protocol):
+    """An episode recorder that also sees each perception: the observation (with the camera frames
+    the perceptor was given, if any) and the scene perceived from it (optional for recorders)."""
+
+    def perceived(self, obs: Observation, scene: SceneDescription) -> None: ...
+
+
+@runtime_checkable
 class Responder(Protocol):
     """Answers a planner's request for help: a person at a prompt, or a script in benchmarks."""
 

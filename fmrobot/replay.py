@@ -13,15 +13,15 @@ from fmrobot.errors import FmrobotError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fmrobot.replay", description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", help="a dataset folder written by python -m fmrobot.collect")
+    parser.add_argument("dataset", help="a dataset folder written by python -m fmrobot.collect (zarr or LeRobot v3.0)")
     parser.add_argument("--episodes", type=int, nargs="*", help="episode indices (default: all)")
     args = parser.parse_args(argv)
     try:
-        from fmrobot.data.dataset import DemoDataset
+        from fmrobot.data.dataset import open_dataset
         from fmrobot.data.open_loop_replay import replay
         from fmrobot.stack import RunSettings, build_env
 
-        dataset = DemoDataset(args.dataset)
+        dataset = open_dataset(args.dataset)  # zarr or LeRobot v3.0
         indices = args.episodes if args.episodes else range(dataset.num_episodes)
         records = [dataset.episode(i) for i in indices]
         settle = RunSettings.from_config(dataset.config).runner.settle_seconds

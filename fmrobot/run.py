@@ -59,7 +59,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     log.info("task %s, seeds %d..%d, %d to run; %s", config["task"].get("name"), seeds[0], seeds[-1], len(pending),
              ", ".join(f"{group}={parts[group].name}" for group in parts))
     job = RunJob(config=config, run_dir=str(run_dir), seeds=tuple(pending), video_seeds=settings.video_seeds(),
-                 annotate=settings.annotate, instruction=settings.instruction, goal=settings.goal)
+                 annotate=settings.annotate, instruction=settings.instruction, goal=settings.goal,
+                 rerun=settings.record.rerun)
     with tqdm(total=len(pending), desc=str(config["task"].get("name", "episodes")), unit="ep",
               disable=len(pending) <= 1, file=sys.stderr, dynamic_ncols=True) as bar:
 

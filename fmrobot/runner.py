@@ -40,6 +40,7 @@ from fmrobot.interfaces import (
     FaultEvents,
     MotionShield,
     NeedsImages,
+    PerceptionRecorder,
     Perceptor,
     Planner,
     Policy,
@@ -354,6 +355,8 @@ class Runner:
         with episode.clock("perception"):
             scene = self.perceptor.perceive(obs, episode.spec.task.vocabulary)
         episode.trace.append(PerceptionEvent(scene=scene))
+        if isinstance(episode.recorder, PerceptionRecorder):  # it sees the frames the perceptor saw
+            episode.recorder.perceived(obs, scene)
         index, episode.perceptions = episode.perceptions, episode.perceptions + 1
         if episode.video_scenes is not None:
             episode.video_scenes.append((obs.step, scene))

@@ -6,6 +6,7 @@ the last group fails in milliseconds instead of after a simulator has loaded.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -31,6 +32,21 @@ class VideoSettings(BaseModel):
     fps: float | None = Field(default=None, gt=0, le=1000)  # frames per simulated second; None: the env's rate
 
 
+class RecordSettings(BaseModel):
+    """`record`: what else each episode writes besides its trace and video."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rerun: bool = False  # a Rerun recording per episode: rerun/seed_<seed>.rrd (fmrobot/viz/rerun_recording.py)
+
+    @field_validator("rerun")
+    @classmethod
+    def _sdk_installed(cls, value: bool) -> bool:
+        if value and importlib.util.find_spec("rerun") is None:  # finds it without importing it
+            raise ValueError("record.rerun=true needs rerun-sdk, which is not installed: pip install 'fmrobot[viz]'")
+        return value
+
+
 class RunSettings(BaseModel):
     """The top-level settings of `python -m fmrobot.run` besides the component groups."""
 
@@ -40,6 +56,7 @@ class RunSettings(BaseModel):
     episodes: int = Field(default=1, ge=1, le=1_000_000)
     video: VideoSettings = VideoSettings()
     annotate: bool = False  # save each perception's image with boxes, labels and scores
+    record: RecordSettings = RecordSettings()
     runner: RunnerConfig = RunnerConfig()
     # Free text instead of the task's generated instruction; the scene stays each seed's.
     instruction: str | None = Field(default=None, min_length=1, max_length=2000)

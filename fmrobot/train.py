@@ -1,6 +1,7 @@
 """`python -m fmrobot.train policy=diffusion task=pick_place`: train a learned policy on demonstrations.
 
-It finds (or first collects, see fmrobot/collect.py) the dataset of the configured task,
+It finds (or first collects, see fmrobot/collect.py) the dataset of the configured task (a zarr
+dataset, or a LeRobot v3.0 folder: `dataset.path=<folder with meta/info.json>`),
 trains the policy the `policy` group names on it (fmrobot/control/learned/training.py)
 and writes `<out_dir>/policy.pt`, which `policy.checkpoint=<that path>` runs. The last
 line printed names it.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,6 +30,7 @@ class TrainSettings(BaseModel):
     keep_checkpoints: int = Field(default=3, ge=1)
     resume: bool = True
     out_dir: str | None = None
+    logger: Literal["none", "tensorboard"] = "none"  # tensorboard: <out_dir>/tensorboard besides the progress bar
 
 
 def train(config: dict[str, Any], command: str | None = None, progress: bool = True) -> Path:
@@ -38,7 +40,8 @@ def train(config: dict[str, Any], command: str | None = None, progress: bool = T
     from fmrobot.collect import DatasetSettings, collect, default_dataset_path
     from fmrobot.control.learned.runtime import ChunkedSkillPolicy
     from fmrobot.control.learned.training import train_policy
-    from fmrobot.data.dataset import DemoDataset
+    from fmrobot.control.learned.training_log import make_logger
+    from fmrobot.data.dataset import open_dataset
 
     try:
         settings = TrainSettings.model_validate(config.get("train") or {})
@@ -54,9 +57,10 @@ def train(config: dict[str, Any], command: str | None = None, progress: bool = T
               file=sys.stderr, flush=True)
         # The policy group names the policy being trained; the demonstrations come from the demonstrator.
         demonstrations = {k: v for k, v in config.items() if k not in ("train", "demonstrator")}
-        demonstrations.update(policy=config["demonstrator"], dataset={"path": str(path), "overwrite": False})
+        demonstrations.update(policy=config["demonstrator"],
+                              dataset={**(config.get("dataset") or {}), "path": str(path), "overwrite": False})
         collect(demonstrations, quiet=not progress)
-    dataset = DemoDataset(path)
+    dataset = open_dataset(path)
     task = config["task"].get("name", "task")
     count = settings.demos or dataset.num_episodes
     out_dir = Path(settings.out_dir or f"outputs/train/{task}-{policy.cls.kind}-n{count}-seed{settings.seed}")
@@ -66,7 +70,7 @@ def train(config: dict[str, Any], command: str | None = None, progress: bool = T
         result = train_policy(policy.cls, policy.config, dataset, out_dir, seed=settings.seed, demos=settings.demos,
                               checkpoint_every=settings.checkpoint_every,
                               keep_checkpoints=settings.keep_checkpoints, resume=settings.resume,
-                              progress=progress, command=command)
+                              progress=progress, command=command, logger=make_logger(settings.logger, out_dir))
     finally:
         torch.set_num_threads(threads)
     print(f"train: policy={policy.cls.kind} trained on {dataset.describe()}; checkpoint {result} "

@@ -626,6 +626,7 @@ class EpisodeResult(Value):
     wall_time: float
     trace_file: str | None = None
     video_file: str | None = None
+    rerun_file: str | None = None  # the episode's Rerun recording (record.rerun=true), relative to the run dir
     # The episode never finished (failure_reason says why): a crash, not a failure of the stack.
     crashed: bool = False
     attempts: tuple[CrashedAttempt, ...] = ()  # earlier attempts that crashed before this one, in order

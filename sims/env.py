@@ -118,6 +118,7 @@ class TabletopEnv(gym.Env):
         self._video_watching = False  # the video scene follows this episode's bodies
         self._video_poses: list[tuple[int, np.ndarray]] = []  # (control step, link poses) per frame
         self._frames: list[np.ndarray] | None = None  # rendered from _video_poses on demand
+        self._other_views: dict[CameraConfig, VideoScene] = {}  # render_recorded's mirrors, one per camera
         self._fault: WorldFault | None = None
         self._physics_check: PhysicsCheck | None = None  # made for each episode's bodies at reset
         self.observation_space = self._make_observation_space()
@@ -273,6 +274,16 @@ class TabletopEnv(gym.Env):
         """The control step each video frame shows."""
         return [step for step, _ in self._video_poses]
 
+    def render_recorded(self, camera: CameraConfig | Mapping[str, Any]) -> list[np.ndarray]:
+        """The recorded episode's frames (one per `video_frame_steps()`) seen through `camera` rather than
+        the video camera: rendered now, from the same recorded poses, in a mirror scene of its own."""
+        camera = camera if isinstance(camera, CameraConfig) else CameraConfig.model_validate(dict(camera))
+        if camera not in self._other_views:
+            self._other_views[camera] = VideoScene(Camera(camera))
+        scene = self._other_views[camera]
+        scene.watch(self.world.client)  # this episode's bodies, in the order the poses were captured in
+        return scene.render_all([p for _, p in self._video_poses])
+
     def render_video_frame(self) -> np.ndarray:
         """The video camera's image of the world now."""
         scene = self._video_scene()
@@ -347,6 +358,9 @@ class TabletopEnv(gym.Env):
         if self._video is not None:
             self._video.close()
             self._video = None
+        for scene in self._other_views.values():
+            scene.close()
+        self._other_views.clear()
         self.world.close()
 
     def _make_observation_space(self) -> spaces.Dict:

@@ -62,7 +62,7 @@ def write_dataset(path: Path, episodes: Sequence[EpisodeRecord], info: dict[str,
         "data/frame.done": cat(lambda i, e: e.done),
         "data/episode_index": cat(lambda i, e: np.full(len(e), i, dtype=np.int32)),
         "data/frame_index": cat(lambda i, e: np.arange(len(e), dtype=np.int32)),
-        "data/timestamp": cat(lambda i, e: _timestamps(e, fps)),
+        "data/timestamp": cat(lambda i, e: frame_timestamps(e, fps)),
         "meta/episode_ends": ends,
         "meta/episode_seed": np.asarray([e.seed for e in episodes], dtype=np.int64),
         "meta/episode_success": np.asarray([e.success for e in episodes], dtype=bool),
@@ -87,7 +87,7 @@ def write_dataset(path: Path, episodes: Sequence[EpisodeRecord], info: dict[str,
     return path
 
 
-def _timestamps(episode: EpisodeRecord, fps: float) -> np.ndarray:
+def frame_timestamps(episode: EpisodeRecord, fps: float) -> np.ndarray:
     # closing frames share the time of the action before them: no time passes between
     applied = np.cumsum(~episode.done) - (~episode.done)
     return (applied / fps).astype(np.float32)
@@ -162,3 +162,10 @@ class DemoDataset:
 def dump_info(info: dict[str, Any]) -> dict[str, Any]:
     """`info` made JSON-safe (configs carry tuples and paths)."""
     return json.loads(json.dumps(info, default=str))
+
+
+def open_dataset(path: str | Path) -> DemoDataset:
+    """The demonstrations at `path`: a LeRobot v3.0 folder (it has meta/info.json) or a zarr dataset."""
+    from fmrobot.data.lerobot_reader import LeRobotDemoDataset, is_lerobot_dataset
+
+    return LeRobotDemoDataset(path) if is_lerobot_dataset(Path(path)) else DemoDataset(path)

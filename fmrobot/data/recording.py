@@ -56,6 +56,8 @@ class EpisodeRecord:
     done: np.ndarray  # (T,) bool: the skill's closing frame, not an applied action
     final_state: np.ndarray  # (STATE_DIM,) robot state when the episode was judged
     calls: list[str] = field(default_factory=list)  # each call as text, e.g. "pick(object='red block')"
+    # (T,) int: the control step each frame's state was observed at (lines camera frames up with rows)
+    steps: np.ndarray | None = None
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +66,7 @@ class EpisodeRecord:
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, meta=np.array(json.dumps(meta)), state=self.state, action=self.action,
                  skill_index=self.skill_index, call_index=self.call_index, context=self.context, done=self.done,
-                 final_state=self.final_state)
+                 final_state=self.final_state, **({} if self.steps is None else {"steps": self.steps}))
         tmp.replace(path)  # a worker killed mid-write leaves no half episode behind
 
     @classmethod
@@ -72,7 +74,7 @@ class EpisodeRecord:
         with np.load(path) as data:
             meta: dict[str, Any] = json.loads(str(data["meta"]))
             arrays = {k: data[k] for k in ("state", "action", "skill_index", "call_index", "context", "done",
-                                          "final_state")}
+                                          "final_state", "steps") if k in data}
         return cls(**meta, **arrays)
 
     def __len__(self) -> int:
@@ -99,7 +101,7 @@ class DemoRecorder:
     def begin(self, episode: EpisodeSpec, obs: Observation) -> None:
         self._clear()
         self._episode, self._obs = episode, obs
-        self._rows = {k: [] for k in ("state", "action", "skill_index", "call_index", "context", "done")}
+        self._rows = {k: [] for k in ("state", "action", "skill_index", "call_index", "context", "done", "steps")}
 
     def skill_started(self, call: SkillCall, spec: SkillSpec, scene: SceneDescription, obs: Observation) -> None:
         self._held.started(call, spec, scene, obs)
@@ -139,7 +141,7 @@ class DemoRecorder:
             call_index=np.asarray(rows["call_index"], dtype=np.int16),
             context=_stack(rows["context"], (0, CONTEXT_DIM), np.float32),
             done=np.asarray(rows["done"], dtype=bool),
-            final_state=final, calls=list(self._calls),
+            final_state=final, calls=list(self._calls), steps=np.asarray(rows["steps"], dtype=np.int64),
         )
 
     def _add(self, obs: Observation, action: Action, done: bool) -> None:
@@ -150,6 +152,7 @@ class DemoRecorder:
         self._rows["call_index"].append(len(self._calls) - 1)
         self._rows["context"].append(self._context.as_array())
         self._rows["done"].append(done)
+        self._rows["steps"].append(obs.step)
         self._obs = obs
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -158,3 +160,22 @@ def test_collect_rejects_bad_dataset_settings_before_running_anything(tmp_path):
     with pytest.raises(ConfigError, match="invalid dataset settings: overwrite"):
         collect(config, quiet=True)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_collect_and_replay_command_lines_write_and_replay_a_lerobot_dataset(tmp_path):
+    """The commands as a user types them: Hydra's logging set-up, the dataset written, the replay reading it."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "demos"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    collected = subprocess.run([sys.executable, "-m", "fmrobot.collect", "task=pick_place", "episodes=2", "seed=3",
+                                f"dataset.path={target}", "dataset.format=lerobot"],
+                               capture_output=True, text=True, env=env, cwd=tmp_path, check=False, timeout=600)
+    assert collected.returncode == 0, collected.stderr[-2000:]
+    assert (target / "meta" / "info.json").exists()
+    replayed = subprocess.run([sys.executable, "-m", "fmrobot.replay", str(target)], capture_output=True, text=True,
+                              env=env, cwd=tmp_path, check=False, timeout=600)
+    assert replayed.returncode == 0, replayed.stderr[-2000:]
+    assert "replay: 2/2 episodes ended as recorded" in replayed.stdout

@@ -30,8 +30,9 @@ from fmrobot.provenance import commit as _commit
 
 def train_policy(policy_cls: type[ChunkedSkillPolicy], config, dataset: DemoDataset, out_dir: Path, *, seed: int,
                  demos: int | None = None, checkpoint_every: int = 1000, keep_checkpoints: int = 3,
-                 resume: bool = True, progress: bool = True, command: str | None = None) -> Path:
-    """Train `policy_cls` with `config` (its Config) on `dataset`; return the path of policy.pt."""
+                 resume: bool = True, progress: bool = True, command: str | None = None, logger=None) -> Path:
+    """Train `policy_cls` with `config` (its Config) on `dataset`; return the path of policy.pt.
+    `logger` (fmrobot/control/learned/training_log.py), if given, receives the losses as training goes."""
     import torch
     from tqdm import tqdm
 
@@ -110,6 +111,9 @@ def train_policy(policy_cls: type[ChunkedSkillPolicy], config, dataset: DemoData
             bar.update(1)
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+            if logger is not None and step % 10 == 0:
+                logger.scalars(step, {"train/loss": float(np.mean(losses[-10:])),
+                                      "train/lr": schedule.get_last_lr()[0]})
             if step % checkpoint_every == 0 or step == training.steps:
                 save_progress()
 
@@ -128,6 +132,10 @@ def train_policy(policy_cls: type[ChunkedSkillPolicy], config, dataset: DemoData
     path = out_dir / "policy.pt"
     _atomic_save(torch, checkpoint, path)
     (out_dir / "losses.json").write_text(json.dumps(losses))
+    if logger is not None:
+        info = checkpoint["info"]
+        logger.finish(step, losses, {k: info[k] for k in ("final_loss", "samples", "demos", "dataset_episodes",
+                                                          "steps", "train_seconds_this_run")})
     return path
 
 

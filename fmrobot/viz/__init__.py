@@ -1,0 +1,1 @@
+"""Looking at episodes in other tools: Rerun recordings (rerun_recording.py)."""
