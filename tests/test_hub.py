@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -46,17 +45,15 @@ def test_a_local_folder_is_not_checked(monkeypatch, tmp_path):
     pytest.param(["llm=transformers", "planner=llm_scoring"], "llm.model", marks=pytest.mark.slow),
     pytest.param(["llm=smollm2", "llm.source=hub"], "llm.source=hub", marks=pytest.mark.slow),
 ])
-def test_the_run_fails_in_seconds_with_one_line_and_never_loads_transformers(tmp_path, overrides, option):
-    started = time.monotonic()
+def test_the_run_fails_with_one_line_before_any_model_library_loads(tmp_path, overrides, option):
     done = subprocess.run([sys.executable, "-m", "fmrobot.run", *overrides, "video=none",
                            f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, capture_output=True, text=True,
                           check=False, timeout=120, env=dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"))
-    elapsed = time.monotonic() - started
     errors = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2 and len(errors) == 1, done.stderr[-2000:]
     assert errors[0].startswith(f"fmrobot: error: {option}: ") and "HF_HUB_OFFLINE is set" in errors[0]
-    assert elapsed < 3.0, f"took {elapsed:.1f} s"  # the bar; before: 7 s offline, 60-85 s without a network
-    # What makes it fast: the check runs when the config is validated, before any model library loads.
+    # What makes it fast (timed by benchmarks/offline_failure.py): the check runs when the config is validated,
+    # before any model library loads.
     probe = ("import sys; from fmrobot.compose import compose; from fmrobot.stack import resolve_components; "
              "from omegaconf import OmegaConf\n"
              f"cfg = compose('run', {overrides!r})\n"
