@@ -65,9 +65,8 @@ def plan_setup():
 
 
 @pytest.mark.llamacpp
-def test_packaged_models_load_in_well_under_seconds(smol, gemma):
-    # About 0.2 s (SmolLM2) and 0.6 s (Gemma) here; the bound leaves room for a busy machine.
-    assert smol.load_seconds < 5 and gemma.load_seconds < 5
+def test_packaged_models_load_with_their_chat_templates(smol, gemma):
+    # Load time (about 0.2 s SmolLM2, 0.6 s Gemma here) is a benchmark figure (FIELD-NOTES), not asserted.
     assert smol._chat and not gemma._chat  # SmolLM2's GGUF has a chat template, the Gemma base model none
 
 
