@@ -300,44 +300,41 @@ def chat_reply(content: str, **extra) -> dict:
     return {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}], **extra}
 
 
-@contextlib.contextmanager
-def transformers_serve(model: Path, log_path: Path, deadline: float = 180.0):
-    """A `transformers serve` process on loopback serving only `model` (a folder), offline, on the CPU;
-    yields its base URL once `/health` answers (the pinned model loads before the server listens)
-    and stops it afterwards. AssertionError with the log's tail if it exits or is not ready in time."""
-    import os
+def free_port() -> int:
     import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               HF_HUB_DISABLE_UPDATE_CHECK="1", HF_HUB_DISABLE_TELEMETRY="1")
-    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model), "--host", "127.0.0.1",
-               "--port", str(port), "--device", "cpu", "--dtype", "float32"]
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server_process(command: Sequence[str], ready_url: str, log_path: Path, name: str, env: dict[str, str],
+                   deadline: float = 180.0):
+    """Run a server `command` (logging to `log_path`) until `ready_url` answers 200, yield, then stop it.
+    AssertionError with the log's tail if it exits first or is not ready within `deadline` seconds."""
+    import subprocess
+    import time
+    import urllib.request
+
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        process = subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env=env)
     try:
         give_up = time.monotonic() + deadline
         while True:
             if process.poll() is not None:
-                raise AssertionError(f"transformers serve exited with {process.returncode}:\n"
-                                     f"{log_path.read_text()[-3000:]}")
+                raise AssertionError(f"{name} exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
+                with urllib.request.urlopen(ready_url, timeout=2) as reply:
                     if reply.status == 200:
                         break
             except OSError:
                 pass
             if time.monotonic() > give_up:
-                raise AssertionError(f"transformers serve not ready after {deadline:.0f} s:\n"
-                                     f"{log_path.read_text()[-3000:]}")
+                raise AssertionError(f"{name} not ready after {deadline:.0f} s:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/v1"
+        yield
     finally:
         process.terminate()
         try:
@@ -345,3 +342,22 @@ def transformers_serve(model: Path, log_path: Path, deadline: float = 180.0):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=15)
+
+
+@contextlib.contextmanager
+def transformers_serve(model: Path, log_path: Path, deadline: float = 180.0, drop_env: Sequence[str] = ()):
+    """A `transformers serve` process on loopback serving only `model` (a folder), offline, on the CPU;
+    yields its base URL once `/health` answers (the pinned model loads before the server listens)."""
+    import os
+    import sys
+
+    port = free_port()
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               HF_HUB_DISABLE_UPDATE_CHECK="1", HF_HUB_DISABLE_TELEMETRY="1")
+    for name in drop_env:
+        env.pop(name, None)
+    # The `transformers` console script's own module, run by this interpreter.
+    command = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model), "--host", "127.0.0.1",
+               "--port", str(port), "--device", "cpu", "--dtype", "float32"]
+    with server_process(command, f"http://127.0.0.1:{port}/health", log_path, "transformers serve", env, deadline):
+        yield f"http://127.0.0.1:{port}/v1"

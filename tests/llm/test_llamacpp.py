@@ -9,11 +9,8 @@ Instruct (chat template, no BOS) and Gemma 3 270M (base model, BOS, no chat temp
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
@@ -22,6 +19,7 @@ from fmrobot.errors import ConfigError
 from fmrobot.interfaces import Message
 from fmrobot.llm import llamacpp
 from fmrobot.llm.llamacpp import LlamaCppConfig, LlamaCppLM
+from tests.fakes import free_port, server_process
 
 SKIP_REASON = "needs the optional llama-cpp-python build"
 PROMPT = "Human: put the red block in the green bowl\nRobot: 1."
@@ -176,46 +174,18 @@ def test_without_llama_cpp_one_config_error_names_the_extra_and_the_build(monkey
 # --------------------------------------------------------------------------- llama.cpp's server
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(llama_cpp, tmp_path_factory):
     """(base_url, model) of `python -m llama_cpp.server` on loopback serving the Gemma GGUF."""
     pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
     model = str(llamacpp.model_path("gemma3_270m"))
     port = free_port()
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1", "--port", str(port),
+               "--n_threads", "1", "--n_ctx", "2048"]
     log_path = tmp_path_factory.mktemp("llama_server") / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
-                                    "--port", str(port), "--n_threads", "1", "--n_ctx", "2048"],
-                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    try:
-        deadline = time.monotonic() + STARTUP_DEADLINE
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server not ready after {STARTUP_DEADLINE:.0f} s:\n"
-                            f"{log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
+    with server_process(command, f"http://127.0.0.1:{port}/v1/models", log_path, "llama_cpp.server",
+                        dict(os.environ, OMP_NUM_THREADS="1"), STARTUP_DEADLINE):
         yield f"http://127.0.0.1:{port}/v1", model
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def client(server, **options):

