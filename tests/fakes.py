@@ -361,3 +361,17 @@ def transformers_serve(model: Path, log_path: Path, deadline: float = 180.0, dro
                "--port", str(port), "--device", "cpu", "--dtype", "float32"]
     with server_process(command, f"http://127.0.0.1:{port}/health", log_path, "transformers serve", env, deadline):
         yield f"http://127.0.0.1:{port}/v1"
+
+
+class BrokenPolicy(ScriptedPolicy):
+    """Raises an unexpected error (a bug, not a skill failure) a few steps into the first skill."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps = 0
+
+    def act(self, obs):
+        self.steps += 1
+        if self.steps > 3:
+            raise RuntimeError("policy bug")
+        return super().act(obs)

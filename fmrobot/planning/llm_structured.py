@@ -71,6 +71,14 @@ class LlmStructuredConfig(BaseModel):
     form: Literal["auto", "full", "compact"] = "auto"
 
 
+def plan_form(form: str, llm: LanguageModel) -> str:
+    """The plan JSON form to ask for: the configured one, or with "auto" the compact form for a backend that
+    decodes under the grammar itself (its output cannot stray) and the full, self-describing one otherwise."""
+    if form != "auto":
+        return form
+    return "compact" if getattr(llm, "grammar_constrained", False) is True else "full"
+
+
 class LlmStructuredPlanner:
     Config = LlmStructuredConfig
     needs_llm = True
@@ -80,9 +88,7 @@ class LlmStructuredPlanner:
         self.llm = llm
 
     def form(self) -> str:
-        if self.config.form != "auto":
-            return self.config.form
-        return "compact" if getattr(self.llm, "grammar_constrained", False) is True else "full"
+        return plan_form(self.config.form, self.llm)
 
     def plan(self, instruction: str, scene: SceneDescription, context: PlanningContext) -> PlanDecision:
         checked_instruction(instruction)

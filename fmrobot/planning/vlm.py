@@ -46,6 +46,7 @@ from fmrobot.planning.llm_structured import (
     FORMS,
     describe_skills,
     parse_plan,
+    plan_form,
     plan_schema,
     quoted,
 )
@@ -115,9 +116,7 @@ class VlmPlanner:
     # ------------------------------------------------------------------ Planner
 
     def form(self) -> str:
-        if self.config.form != "auto":
-            return self.config.form
-        return "compact" if getattr(self.llm, "grammar_constrained", False) is True else "full"
+        return plan_form(self.config.form, self.llm)
 
     def plan(self, instruction: str, scene: SceneDescription, context: PlanningContext) -> PlanDecision:
         checked_instruction(instruction)

@@ -14,20 +14,7 @@ from fmrobot.runner import Runner
 from fmrobot.safety.basic import BasicShield
 from fmrobot.trace import CrashEvent, ResetEvent, read_trace
 from fmrobot.types import EpisodeFailure, FailureStage
-
-
-class BrokenPolicy(ScriptedPolicy):
-    """Raises an unexpected error (a bug, not a skill failure) a few steps into the first skill."""
-
-    def __init__(self):
-        super().__init__()
-        self.steps = 0
-
-    def act(self, obs):
-        self.steps += 1
-        if self.steps > 3:
-            raise RuntimeError("policy bug")
-        return super().act(obs)
+from tests.fakes import BrokenPolicy
 
 
 def test_a_crash_writes_a_record_and_the_trace_so_far(pick_place_env, tmp_path):

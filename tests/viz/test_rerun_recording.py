@@ -46,7 +46,7 @@ from fmrobot.types import (
     TaskSpec,
 )
 from fmrobot.viz.rerun_recording import RerunRecorder
-from tests.fakes import FlakyPolicy
+from tests.fakes import BrokenPolicy, FlakyPolicy
 
 #: What every recording of an episode that perceived, planned and moved holds.
 STREAMS = ("/world/cameras/front", "/world/cameras/front/image", "/world/cameras/front/image/detections",
@@ -214,24 +214,10 @@ def test_a_failed_episode_records_its_failures_and_reason(pick_place_env, tmp_pa
     assert level == "ERROR" and result.failure_reason in text and step == result.env_steps
 
 
-class _BrokenPolicy(ScriptedPolicy):
-    """Raises an unexpected error (a bug, not a skill failure) a few steps into the first skill."""
-
-    def __init__(self):
-        super().__init__()
-        self.steps = 0
-
-    def act(self, obs):
-        self.steps += 1
-        if self.steps > 3:
-            raise RuntimeError("policy bug")
-        return super().act(obs)
-
-
 @pytest.mark.slow
 def test_a_crashed_episode_is_recorded_up_to_the_crash(pick_place_env, tmp_path):
     job = RunJob(config={"task": {"name": "pick_place"}}, run_dir=str(tmp_path), seeds=(2,), rerun=True)
-    result = run_one(oracle_runner(pick_place_env, _BrokenPolicy()), job, 2)
+    result = run_one(oracle_runner(pick_place_env, BrokenPolicy()), job, 2)
     assert result.crashed and result.rerun_file == "rerun/seed_000002.rrd"
     recording = read_back(tmp_path / result.rerun_file)
     # The policy raised choosing the fourth action: the last state seen is the third action's
