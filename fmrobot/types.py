@@ -373,7 +373,9 @@ class GoalOption(Value):
     # The objects the goal is about (moves, or puts things in, on or beside); empty: those its words name.
     objects: tuple[str, ...] = ()
     excluded: tuple[str, ...] = ()  # objects the goal names only to leave them alone ("every block but the red one")
-    # Facts the goal makes true between its objects, as (relation, subject, object): ("on", "red block", "blue block").
+    # Facts the goal makes true between its objects, as (relation, subject, object): ("on", "red block", "blue block");
+    # ("at", object, place) says where in a tower or row it ends up (bottom/middle/top, left/middle/right) or,
+    # with place "via", the zone a move passes through (towers_of_hanoi's spare peg).
     relations: tuple[tuple[str, str, str], ...] = ()
     plan: Plan  # reaches the goal from the scene it was listed for
     goal: Mapping[str, Any] = Field(default_factory=dict)  # the task's goal fields

@@ -8,7 +8,6 @@ scene's objects as a whole is refused with one line.
 
 from __future__ import annotations
 
-import itertools
 import re
 from typing import Sequence
 
@@ -67,15 +66,21 @@ REFERENCE_MARGIN = 0.03
 
 def spatial_references(words: Sequence[str], scene: SceneDescription, anchor: str | None = None) -> set[str]:
     """Labels the instruction singles out by position: a superlative ("leftmost", "closest",
-    "farther"), "middle", or "on the left" / "far left" within four words of a kind noun ("the
-    block closest to you", "the leftmost bowl", "the zone on the right"), when one object of that
-    kind clearly is it. "Nearest to it" measures from `anchor` (the object the instruction names
-    first), "nearest" alone from the robot."""
+    "farther"), "the middle block", or "on the left" / "far left" within four words of a kind noun
+    ("the block closest to you", "the leftmost bowl", "the zone on the right"), or of "one" after
+    that noun was used ("the blocks ... the rightmost one"), when one object of that kind clearly
+    is it. "Nearest to it" measures from `anchor` (the object the instruction names first),
+    "nearest" alone from the robot."""
+    return {label for _, label in spatial_spots(words, scene, anchor)}
+
+
+def spatial_spots(words: Sequence[str], scene: SceneDescription, anchor: str | None = None) -> list[tuple[int, str]]:
+    """(word index, label) of each positional reference `spatial_references` resolves."""
     by_kind: dict[str, list] = {}
     for obj in scene.objects:
         by_kind.setdefault(label_words(obj.label)[1], []).append(obj)
     positions = {o.label: np.asarray(o.position[:2]) for o in scene.objects}
-    found = set()
+    found = []
     for i, word in enumerate(words):
         after = words[i + 1] if i + 1 < len(words) else ""
         if word in ("left", "right") and after != "of" and (
@@ -83,7 +88,12 @@ def spatial_references(words: Sequence[str], scene: SceneDescription, anchor: st
             word = word + "most"  # "the zone on the far left", "the bowl on the right", not "to the left of"
         if word not in SUPERLATIVES and word != "middle":
             continue
+        if word == "middle" and after not in _KIND_WORDS | {"one"}:
+            continue  # "in the middle" says where something goes, not which object it is (`stated_roles`)
         near = set(words[max(0, i - 4):i + 5])
+        earlier = [w for w in words[:i] if w in _KIND_WORDS]
+        if {"one", "ones"} & near and earlier:
+            near.add(earlier[-1])  # "the rightmost one": the kind last named
         for kind, objects in by_kind.items():
             if not ({kind, kind + "s", kind + "es"} & near) or len(objects) < 2:
                 continue
@@ -93,7 +103,7 @@ def spatial_references(words: Sequence[str], scene: SceneDescription, anchor: st
                 ranked = sorted(objects, key=lambda o: o.position[1])
                 gaps = (ranked[1].position[1] - ranked[0].position[1], ranked[2].position[1] - ranked[1].position[1])
                 if min(gaps) >= REFERENCE_MARGIN:
-                    found.add(ranked[1].label)
+                    found.append((i, ranked[1].label))
                 continue
             axis, sign = SUPERLATIVES[word]
             if axis == 0 and {"it", "them"} & set(words[i + 1:i + 3]):
@@ -104,8 +114,18 @@ def spatial_references(words: Sequence[str], scene: SceneDescription, anchor: st
                 key = [sign * o.position[axis] for o in objects]
             ranked = sorted(zip(key, (o.label for o in objects)), reverse=True)
             if ranked[0][0] - ranked[1][0] >= REFERENCE_MARGIN:
-                found.add(ranked[0][1])
+                found.append((i, ranked[0][1]))
     return found
+
+
+def _refers_back(word: str, earlier: Sequence[str], nouns: set[str]) -> bool:
+    """"one" after a colour word stands for the kind last named ("sort the blocks but leave the red
+    one"); "ones" for the kind last named in the plural ("the red blocks to the red zone and the
+    blue ones ..." are blocks, though a zone was named in between)."""
+    if word not in ("one", "ones") or not earlier:
+        return False
+    plural = [w for w in earlier if w.endswith("s")] if word == "ones" else []
+    return (plural or list(earlier))[-1] in nouns
 
 
 def mentioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
@@ -128,51 +148,212 @@ def mentioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
         for i, word in enumerate(words):
             if word != color:
                 continue
-            follows = set(words[i + 1:i + 4])
+            follows = words[i + 1:i + 4]
             earlier = [w for w in words[:i] if w in _KIND_WORDS]
-            if (nouns & follows or colors.count(color) == 1
-                    or ({"one", "ones"} & follows and earlier and earlier[-1] in nouns)):
+            if (nouns & set(follows) or colors.count(color) == 1
+                    or any(_refers_back(w, earlier, nouns) for w in follows[:2])):
                 found[label] = i
                 break
     anchor = min(found, key=found.get) if found else None
     return set(found) | spatial_references(words, scene, anchor)
 
 
+def object_spots(instruction: str, scene: SceneDescription) -> list[tuple[int, str]]:
+    """(word index, label) of each place the instruction names one object: its colour word followed
+    by its noun (or by "one" standing for it), a colour only one object has, the noun of an object
+    without a colour ("the tray"), or a positional reference (`spatial_spots`), in the order they
+    are said."""
+    words = word_list(instruction)
+    colors: dict[str, list[str]] = {}
+    for label in dict.fromkeys(scene.labels):
+        colors.setdefault(label_words(label)[0], []).append(label)
+    spots = []
+    for i, word in enumerate(words):
+        same = colors.get(word, []) if word else []
+        follows = words[i + 1:i + 4]
+        earlier = [w for w in words[:i] if w in _KIND_WORDS]
+        fitting = [label for label in same if label_words(label)[1] in follows] or [
+            label for label in same if any(_refers_back(w, earlier, {label_words(label)[1]}) for w in follows[:2])]
+        if not fitting and len(same) == 1:
+            fitting = same
+        plain = [label for label in colors.get("", []) if label_words(label)[1] == word]
+        if len(fitting) == 1 or len(plain) == 1:  # a colourless label ("tray") by its noun
+            spots.append((i, (fitting or plain)[0]))
+    anchor = spots[0][1] if spots else None
+    return sorted(spots + spatial_spots(words, scene, anchor))
+
+
+def clause_numbers(instruction: str) -> list[int]:
+    """For each word of `word_list(instruction)`, the number of its clause: clauses end at
+    punctuation, "and" and "then" ("X at the bottom, Y in the middle and Z on top")."""
+    numbers, clause = [], 0
+    for token in re.findall(r"[a-z]+|[,;:.!?]", instruction.lower()):
+        if not token.isalpha() or token in ("and", "then"):
+            clause += 1
+        if token.isalpha():
+            numbers.append(clause)
+    return numbers
+
+
 def stated_relations(instruction: str, scene: SceneDescription) -> set[tuple[str, str, str]]:
     """("on", upper, lower) for each pair of objects the instruction puts one on the other: two
     named objects with "on", "onto" or "atop" between them ("the pink block on top of the green
-    block"), or "under", "beneath" or "below" the other way round."""
+    block", "the red block on the block closest to you"), or "under", "beneath" or "below" the
+    other way round."""
     words = word_list(instruction)
-    colors = {label_words(label)[0]: [] for label in scene.labels}
-    for label in dict.fromkeys(scene.labels):
-        colors[label_words(label)[0]].append(label)
-    spots = []  # (word index, label) of every naming of a single object by its colour
-    for i, word in enumerate(words):
-        same = colors.get(word, [])
-        follows = set(words[i + 1:i + 4])
-        fitting = [label for label in same if label_words(label)[1] in follows] or (
-            same if len(same) == 1 or {"one"} & follows else [])
-        if len(fitting) == 1:
-            spots.append((i, fitting[0]))
+    spots = object_spots(instruction, scene)
     found = set()
-    for (i, a), (j, b) in itertools.pairwise(spots):
-        between = set(words[i + 1:j])
-        if between & {"on", "onto", "atop"}:
+    for k, (i, a) in enumerate(spots):
+        j, b = spots[k + 1] if k + 1 < len(spots) else (len(words), a)
+        between = words[i + 1:j]
+        back = _on_it(between)
+        if back:  # "the blue block resting on it": on the object named before, not the next one
+            if k > 0 and spots[k - 1][1] != a:
+                found.add(("on", a, spots[k - 1][1]) if back == "on" else ("on", spots[k - 1][1], a))
+            continue
+        if a == b:
+            continue
+        if set(between) & {"on", "onto", "atop"}:
             found.add(("on", a, b))
-        elif between & {"under", "beneath", "below", "underneath"}:
+        elif set(between) & {"under", "beneath", "below", "underneath"}:
             found.add(("on", b, a))
     return found
 
 
+def _on_it(words: Sequence[str]) -> str:
+    """"on" for "on it" / "on top of it", "under" for "under it", else ""."""
+    for i, word in enumerate(words):
+        if word in ("it", "that") and i > 0:
+            before = words[max(0, i - 3):i]
+            if {"on", "onto", "atop"} & set(before):
+                return "on"
+            if {"under", "beneath", "below", "underneath"} & set(before):
+                return "under"
+    return ""
+
+
+#: Words that say which place in a tower or a row an object takes, or that a move passes by it, and the place.
+ROLE_WORDS = {"bottom": "bottom", "base": "bottom", "top": "top", "middle": "middle", "centre": "middle",
+              "center": "middle", "left": "left", "right": "right", "via": "via", "using": "via", "through": "via"}
+
+
+def stated_roles(instruction: str, scene: SceneDescription) -> set[tuple[str, str]]:
+    """(label, place) for each object given one place ("the pink block on the bottom", "the red one in
+    the middle", "the gray block to its left", "the blue block on top", "via the green zone"): a place
+    word belongs to the object named last before it in its clause, or else first after it.
+    A place word followed by "of" and an object named later in the clause is a relation, not a place
+    ("on top of the green block", "to the left of the bowl"); one that names an object by where it
+    is ("the block on the right") is a reference, not a place."""
+    words = word_list(instruction)
+    numbers = clause_numbers(instruction)
+    spots = object_spots(instruction, scene)
+    referring = {i for i, _ in spatial_spots(words, scene)}
+    given: dict[str, set[str]] = {}
+    for i, word in enumerate(words):
+        if word not in ROLE_WORDS or i in referring:
+            continue
+        if word in ("left", "right") and i > 0 and words[i - 1] in ("far", "your"):
+            continue  # "the zone on your right" points at an object
+        inside = [(j, label) for j, label in spots if numbers[j] == numbers[i]]
+        if i + 1 < len(words) and words[i + 1] == "of" and any(j > i for j, _ in inside):
+            continue
+        # The place is the object's named last before it in its clause ("the green block in the centre
+        # with the red block on its left"), or first after it ("at the bottom goes the red block").
+        before = [label for j, label in inside if j < i]
+        after = [label for j, label in inside if j > i]
+        if before or after:
+            given.setdefault((before or after)[-1 if before else 0], set()).add(ROLE_WORDS[word])
+    return {(label, places.pop()) for label, places in given.items() if len(places) == 1}
+
+
+#: Words that ask for every object of a kind (the kind named after them, or the one named before).
+QUANTIFIERS = frozenset({"all", "every", "each", "everything", "rest", "remaining", "others"})
+
+
+def quantified_kinds(instruction: str, scene: SceneDescription) -> set[str]:
+    """Kinds the instruction asks for all of: "all the blocks", "every block", "each of the four
+    blocks", "the other blocks", "then the rest" (the kind named first), "everything" (every kind)."""
+    words = word_list(instruction)
+    kinds = {label_words(label)[1] for label in scene.labels}
+    found = set()
+    for i, word in enumerate(words):
+        if word not in QUANTIFIERS and not (word == "other" and i + 1 < len(words) and words[i + 1].endswith("s")
+                                            and words[i + 1] in _KIND_WORDS):
+            continue
+        if word == "everything":
+            return kinds
+        after = [_singular(w) for w in words[i + 1:i + 5] if w in _KIND_WORDS]
+        before = [_singular(w) for w in words[:i] if w in _KIND_WORDS]
+        # "the rest" / "the others": of the kind acted on first ("put the red block in its bowl, then the rest").
+        kind = after[0] if after and word not in ("rest", "remaining", "others") else (before[:1] or after or [""])[0]
+        found |= {kind} & kinds
+    return found
+
+
+def _singular(noun: str) -> str:
+    return noun.removesuffix("s")
+
+
+def reference_counts(instruction: str, scene: SceneDescription) -> dict[str, float]:
+    """For each kind the instruction refers to, how many objects of it the words may mean beyond those
+    they name: one for each "the block" that says no colour or position, none after a colour ("the
+    red blocks" are the red ones), any number for a bare plural ("the blocks") or when a quantifier
+    ("every", "the rest") asks for all. Kinds the words never refer to have no entry."""
+    words = word_list(instruction)
+    if QUANTIFIERS & set(words) or quantified_kinds(instruction, scene):
+        return {}
+    colors = {label_words(label)[0] for label in scene.labels} - {""}
+    kinds = {label_words(label)[1] for label in scene.labels}
+    positional = {i for i, _ in spatial_spots(words, scene)}
+    counts: dict[str, float] = {}
+    for i, word in enumerate(words):
+        kind = _singular(word) if word in _KIND_WORDS else ""
+        if kind not in kinds:
+            if word in colors:  # a colour alone names objects of some kind
+                for label in scene.labels:
+                    if label_words(label)[0] == word:
+                        counts.setdefault(label_words(label)[1], 0.0)
+            continue
+        before = words[max(0, i - 3):i]
+        colored = bool(colors & set(before))
+        if word != kind:  # a plural
+            counts[kind] = counts.get(kind, 0.0) + (0.0 if colored else float("inf"))
+        elif colored or positional & set(range(i - 1, i + 4)):
+            counts.setdefault(kind, 0.0)
+        else:
+            counts[kind] = counts.get(kind, 0.0) + 1.0
+    return counts
+
+
 #: Words that turn a named object into one to leave alone ("all but the red one", "that isn't blue").
-NEGATIONS = frozenset({"except", "but", "not", "isn", "aren", "without", "leave", "apart", "other", "besides",
-                       "excluding", "save", "skip", "keep"})
+NEGATIONS = frozenset({"except", "but", "not", "isn", "aren", "without", "leave", "leaving", "apart", "other",
+                       "besides", "excluding", "save", "skip", "skipping", "keep", "keeping", "omit", "omitting"})
 
 
 def negated_labels(instruction: str, mentioned: set[str], excludable: set[str]) -> set[str]:
     """Named objects the instruction asks to leave alone: those some goal can leave out, when the
     instruction has a word of exclusion."""
     return mentioned & excludable if NEGATIONS & words_of(instruction) else set()
+
+
+#: Words that warn about an object instead of asking to act on it ("careful, the vase breaks easily").
+CAUTIONS = frozenset({"careful", "mind", "avoid", "fragile", "breaks", "break", "breakable"})
+#: Words that forbid an action: what it would end at is the object to keep clear of.
+PROHIBITIONS = frozenset({"don", "never", "stay"})  # "stay away from the vase", "stay clear of it"
+
+
+def cautioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
+    """Objects named in a clause that warns about them ("mind the vase", "the vase breaks easily"), and
+    the last object of a forbidden action ("don't put the red block on the vase": the vase)."""
+    words = word_list(instruction)
+    numbers = clause_numbers(instruction)
+    spots = object_spots(instruction, scene)
+    warned = {numbers[i] for i, word in enumerate(words) if word in CAUTIONS}
+    found = {label for i, label in spots if numbers[i] in warned}
+    for clause in {numbers[i] for i, word in enumerate(words) if word in PROHIBITIONS}:
+        named = [label for i, label in spots if numbers[i] == clause]
+        found |= set(named[-1:])
+    return found
 
 
 def mismatches(named: set[str], mentioned: set[str], excluded: set[str] = frozenset(),

@@ -14,12 +14,19 @@ instruction ("N/A") is partly subtracted, so that goals the model likes anyway d
 win by their wording. Explicit references weigh in as well (fmrobot/planning/grounding.py):
 a goal loses `mention_weight` for each object the instruction names that it is not about
 (by colour and noun, by position as in "the leftmost block", or left out against a word
-of exclusion), for acting on an object the instruction excludes, for a side relation the
-words never ask for, and for contradicting a stated stacking fact ("the red block on the
-blue one"). When the best goal acts on an object the instruction does not name, and
-a goal that swaps it for another of its kind scores within `ask_margin`, the words left
-the choice open: the decision is a question listing those goals, and the responder's
-answer picks the plan.
+of exclusion), for acting on an object the instruction excludes or warns about ("careful,
+the vase breaks easily"), for a side relation the words never ask for, for contradicting a
+stated stacking fact ("the red block on the blue one") or a stated place in a tower or row
+("the pink block on the bottom", "the gray one to its left"), for acting on more objects of
+a kind than the words may mean ("the block nearest to you and the red one" is two blocks,
+not every block), for singling out an object the words only refer to as a group ("pack the
+blocks"), and for leaving out an object a quantifier asks for ("every block", "then the
+rest"). When a goal that scores within `ask_margin` of the best one differs from it only in
+what the words left open, the decision is a question listing those goals, and the
+responder's answer picks the plan: objects the instruction does not name swapped for others
+of their kinds, another side of the same objects when the words name no side ("next to
+the bowl"), or another order of the same objects when the words ask for an order without
+saying it.
 
 After a failed step the same goal is resumed at the failed step (or the pick before
 it), as the oracle planner does: steps before it are done. After the shield refused the
@@ -39,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fmrobot.errors import PlanningError, shown
 from fmrobot.interfaces import GoalDomain, LanguageModel
 from fmrobot.planning.grounding import (
+    cautioned_labels,
     check_reference,
     ground_colors,
     label_words,
@@ -46,7 +54,10 @@ from fmrobot.planning.grounding import (
     mismatches,
     named_labels,
     negated_labels,
+    quantified_kinds,
+    reference_counts,
     stated_relations,
+    stated_roles,
     words_of,
 )
 from fmrobot.planning.instructions import checked_instruction
@@ -183,25 +194,44 @@ class LlmGoalPlanner:
         sideless = not (words_of(instruction) & RELATION_WORDS)
         # Stated facts ("the pink block on the green one") that a goal about both objects contradicts.
         stated = stated_relations(instruction, scene)
-        return np.asarray([mismatches(n, mentioned, set(o.excluded), negated)
+        # Places stated for objects in a tower or a row ("the pink block on the bottom", "the red one to its left").
+        places = stated_roles(instruction, scene)
+        # How many objects of each kind the words may mean beyond those they name ("the block": one).
+        counts = reference_counts(instruction, scene)
+        # Kinds the words ask for all of ("every block", "then the rest"): what a goal leaves out of them.
+        every = quantified_kinds(instruction, scene)
+        reachable = {x for o in named for x in o}
+        # Objects the words warn about are to be kept clear of, not acted on.
+        warned = cautioned_labels(instruction, scene) - negated
+        # A goal is also about the objects it gives a place ("via the green zone"), though it does not move them.
+        return np.asarray([mismatches(n | {r[1] for r in o.relations if r[0] == "at"}, mentioned - warned,
+                                      set(o.excluded), negated) + len(n & warned)
                            + (sideless and bool(words_of(o.description) & SIDE_WORDS))
                            + (sum(1 for fact in stated if {fact[1], fact[2]} <= n and fact not in o.relations)
-                              if o.relations else 0)
+                              if any(r[0] == "on" for r in o.relations) else 0)
+                           + misplaced(o, places) + unasked(n, mentioned, counts)
+                           + unsaid(mentioned_labels(o.description, scene), n, reachable, mentioned, counts)
+                           + sum(1 for x in reachable - n - negated if kind_of(x) in every)
                            for n, o in zip(named, options)], dtype=float)
 
     def decide(self, instruction: str, options: Sequence[GoalOption], scores: np.ndarray,
                named: Sequence[set[str]], mentioned: set[str]) -> PlanDecision:
-        """The best goal's plan; or, when goals that act on objects the instruction does not name are
-        too close to call, a question (goals that differ only in order are never asked about)."""
+        """The best goal's plan; or, when goals that differ only in what the words left open (objects they
+        do not name, a side they do not name, an order they ask for but do not give) are too close to
+        call, a question."""
         order = np.argsort(-scores)
         best = int(order[0])
         probabilities = softmax(scores)
         ranked = ", ".join(f"{options[i].description!r} {scores[i]:.2f}" for i in order[:3])
         common = {"instruction": instruction, "rationale": f"llm_goal: {ranked}"}
         if self.config.ask_for_help and len(options) > 1:
+            said = words_of(instruction)
             close = [best] + [int(i) for i in order[1:]
                               if scores[best] - scores[int(i)] < self.config.ask_margin
-                              and stands_in(named[int(i)], named[best], mentioned)][:self.config.max_options_asked - 1]
+                              and (stands_in(named[int(i)], named[best], mentioned)
+                                   or other_side(options[int(i)], options[best], named[int(i)], named[best], said)
+                                   or other_order(options[int(i)], options[best], named[best], mentioned, said))
+                              ][:self.config.max_options_asked - 1]
             if len(close) > 1:
                 request = HelpRequest(question=f"Which did you mean by {shown(instruction, 100)}?",
                                       options=tuple(options[i].description for i in close),
@@ -228,19 +258,83 @@ RELATION_WORDS = SIDE_WORDS | {"beside", "next", "side", "near", "by", "west", "
                                "back", "centre", "center", "middle", "row", "line"}
 
 
+#: Words for each side of an object, for telling whether an instruction chose one.
+SIDE_SYNONYMS = {"left": frozenset({"left", "west"}), "right": frozenset({"right", "east"}),
+                 "front": frozenset({"front", "before", "nearer", "closer"}),
+                 "behind": frozenset({"behind", "back", "beyond", "far", "farther", "away"})}
+#: Words that ask for an order.
+ORDER_WORDS = frozenset({"order", "ordered", "sequence"})
+
+
 def about(option: GoalOption, scene: SceneDescription) -> set[str]:
     """The objects a goal is about: those it says it is about, else those its words name."""
     return set(option.objects) if option.objects else named_labels(option.description, scene)
 
 
 def stands_in(other: set[str], best: set[str], mentioned: set[str]) -> bool:
-    """`other` is `best` with one object the instruction did not name swapped for another of its kind:
-    the words left open which of the two was meant."""
+    """`other` is `best` with objects the instruction did not name swapped for others of their kinds
+    ("the block in the bowl of its colour": the red block and bowl, or the blue ones): the words left
+    open which were meant."""
     gone, new = best - other, other - best
-    if len(gone) != 1 or len(new) != 1:
+    if not gone or len(gone) != len(new) or (gone | new) & mentioned:
         return False
-    (was,), (now,) = gone, new
-    return was not in mentioned and now not in mentioned and label_words(was)[1] == label_words(now)[1]
+    return sorted(map(kind_of, gone)) == sorted(map(kind_of, new))
+
+
+def other_side(other: GoalOption, best: GoalOption, other_named: set[str], best_named: set[str],
+               said: set[str]) -> bool:
+    """`other` is `best` at another side of the same objects, and the words name neither side ("line up
+    the blocks next to the bowl" for behind or in front of it)."""
+    if other_named != best_named:
+        return False
+    sides, best_sides = sides_of(words_of(other.description)), sides_of(words_of(best.description))
+    return bool(sides and best_sides) and sides != best_sides and not (sides | best_sides) & sides_of(said)
+
+
+def other_order(other: GoalOption, best: GoalOption, best_named: set[str], mentioned: set[str], said: set[str]) -> bool:
+    """`other` puts the same objects in another order, and the words ask for an order without saying
+    it: they name at most one of the objects ("put them in the order we agreed")."""
+    return (bool(said & ORDER_WORDS) and set(other.objects) == set(best.objects) and other.objects != best.objects
+            and len(best_named & mentioned) <= 1)
+
+
+def sides_of(words: set[str]) -> set[str]:
+    """The sides some words name: {"behind"} for "on the far side of", {"front"} for "in front of"."""
+    return {side for side, synonyms in SIDE_SYNONYMS.items() if words & synonyms}
+
+
+def misplaced(option: GoalOption, places: set[tuple[str, str]]) -> int:
+    """Stated places ("the pink block on the bottom", "via the green zone") that the goal gives its
+    object another of, or gives another object."""
+    given = {subject: place for relation, subject, place in option.relations if relation == "at"}
+    return sum(1 for label, place in places
+               if (given[label] != place if label in given else place in given.values()))
+
+
+def unasked(named: set[str], mentioned: set[str], counts: dict[str, float]) -> int:
+    """Objects the goal acts on beyond what the words may mean, kind by kind ("put the red block and
+    the blue one in the tray" does not mean every block)."""
+    extra = {}
+    for label in named - mentioned:
+        extra[kind_of(label)] = extra.get(kind_of(label), 0) + 1
+    return int(sum(max(0.0, n - counts[kind]) for kind, n in extra.items() if kind in counts))
+
+
+def unsaid(spelled: set[str], named: set[str], reachable: set[str], mentioned: set[str],
+           counts: dict[str, float]) -> int:
+    """Objects the goal's words single out that the instruction only refers to as a group, when the
+    goal acts on part of that group ("pack the blocks" is not "put the red block in the tray", "sort
+    the blocks" not "move the blue blocks to the blue zone", while "sort the pile into the two zones"
+    may name both zones)."""
+    def partial(kind: str) -> bool:
+        return any(kind_of(x) == kind for x in reachable - named)
+
+    return sum(1 for label in spelled - mentioned
+               if counts.get(kind_of(label)) == float("inf") and partial(kind_of(label)))
+
+
+def kind_of(label: str) -> str:
+    return label_words(label)[1]
 
 
 def best_per_option(scores: np.ndarray, owners: Sequence[int], count: int) -> np.ndarray:

@@ -230,7 +230,8 @@ class AlignLine(Task[AlignLineGoal]):
             options.append(GoalOption(
                 description=f"put the {first}, the {second} and the {third} in a row from left to right",
                 phrasings=(f"put the {second} in the middle, the {first} to its left and the {third} to its right",),
-                objects=goal.blocks, plan=self.oracle_plan(goal), goal=goal.model_dump(mode="json")))
+                objects=goal.blocks, relations=_places(first, second, third), plan=self.oracle_plan(goal),
+                goal=goal.model_dump(mode="json")))
         for mode in (m for m in self.config.modes if m != "ordered"):
             for bowl in bowls:
                 for trio in itertools.combinations(blocks, 3):
@@ -244,7 +245,8 @@ class AlignLine(Task[AlignLineGoal]):
                             description=f"line up the {self.shape}s{rest} {SIDE_WORDS[mode]} the {bowl}",
                             phrasings=((f"put the {centre} {SIDE_WORDS[mode]} the {bowl}, the {to_left} to its left "
                                         f"and the {to_right} to its right"),),
-                            objects=(*goal.blocks, bowl), plan=self.oracle_plan(goal),
+                            objects=(*goal.blocks, bowl), relations=_places(to_left, centre, to_right),
+                            plan=self.oracle_plan(goal),
                             goal=goal.model_dump(mode="json")))
         return options
 
@@ -261,3 +263,8 @@ class AlignLine(Task[AlignLineGoal]):
             SkillCall(skill="pick", args={"object": to_right}),
             SkillCall(skill="place_next_to", args={"target": centre, "side": "right"}),
         ))
+
+
+def _places(left: str, middle: str, right: str) -> tuple[tuple[str, str, str], ...]:
+    """The place in the row each block takes, for planners that read "the red block in the middle"."""
+    return (("at", left, "left"), ("at", middle, "middle"), ("at", right, "right"))

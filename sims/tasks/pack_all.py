@@ -11,6 +11,7 @@ no plan (`plan=()`), and the oracle plan picks and places each object in turn.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -20,7 +21,7 @@ from fmrobot.types import GoalOption, InstructionTemplate, Plan, SceneDescriptio
 from sims.objects import COLORS
 from sims.tasks.base import Goal, Task, TaskConfig
 from sims.tasks.blocks_and_bowls import add_movable
-from sims.tasks.domain import labels_of
+from sims.tasks.domain import labels_of, listed
 from sims.tasks.judging import judged, settled
 from sims.tasks.regions import SIDE_DIRECTIONS, SIDE_WORDS, TRAY_FLOOR_FRACTION, check_colors, in_tray
 from sims.world import World
@@ -122,7 +123,7 @@ class PackAll(Task[PackAllGoal]):
         return judged({"all_in_tray": all(packed.values()), **settled(world, goal.objects, "objects")}, packed)
 
     def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
-        """Pack every object; or every object but one; or those on one side of the tray."""
+        """Pack every object; or every object but one; or those on one side of the tray; or one or two of them."""
         objects = labels_of(scene, self.shape)
         if not objects or not scene.has(TRAY):
             return []
@@ -135,6 +136,12 @@ class PackAll(Task[PackAllGoal]):
                 options.append(GoalOption(description=f"put every {self.shape} {SIDE_WORDS[side]} the tray in the tray",
                                           objects=(*beyond, TRAY), plan=self.oracle_plan(goal),
                                           goal=goal.model_dump(mode="json")))
+        # A few named objects: one or two of them ("put the block nearest to you and the red one in the tray").
+        for size in (1, 2) if len(objects) > 2 else ():
+            for chosen in itertools.combinations(objects, size):
+                goal = PackAllGoal(objects=chosen)
+                options.append(GoalOption(description=f"put {listed(chosen)} in the tray", objects=(*chosen, TRAY),
+                                          plan=self.oracle_plan(goal), goal=goal.model_dump(mode="json")))
         for left_out in [None, *objects] if len(objects) > 1 else [None]:
             goal = PackAllGoal(objects=tuple(o for o in objects if o != left_out))
             words = (f"put every {self.shape} in the tray" if left_out is None

@@ -160,7 +160,8 @@ class StackBlocks(Task[StackBlocksGoal]):
             words = f"stack the {self.shape}s with the {bottom} at the bottom, then the {middle}, then the {top}"
             pairs = f"put the {middle} on the {bottom}, then put the {top} on the {middle}"
             options.append(GoalOption(description=words, phrasings=(pairs,), objects=order,
-                                      relations=(("on", middle, bottom), ("on", top, middle)),
+                                      relations=(("on", middle, bottom), ("on", top, middle), ("at", bottom, "bottom"),
+                                                 ("at", middle, "middle"), ("at", top, "top")),
                                       plan=self.oracle_plan(goal), goal=goal.model_dump(mode="json")))
         return options
 

@@ -180,7 +180,9 @@ class TowersOfHanoi(Task[TowersOfHanoiGoal]):
             spare = next(z for z in others if z != target)
             goal = TowersOfHanoiGoal(source=source, target=target, spare=spare, tower=tuple(b.label for b in blocks))
             options.append(GoalOption(description=f"move the tower from the {source} to the {target}",
-                                      objects=(*goal.tower, source, target), plan=self.oracle_plan(goal),
+                                      objects=(*goal.tower, source, target),
+                                      # the zone it passes through, for "using the X zone on the way"
+                                      relations=(("at", spare, "via"),), plan=self.oracle_plan(goal),
                                       goal=goal.model_dump(mode="json")))
         return options
 

@@ -1,0 +1,166 @@
+"""llm_goal's reading of an instruction beyond colour words: places in a tower or row, how many objects
+the words mean, quantifiers, and the choices the words leave open (asked, not guessed)."""
+
+import math
+
+import numpy as np
+
+from fmrobot.planning.grounding import (
+    mentioned_labels,
+    quantified_kinds,
+    reference_counts,
+    stated_relations,
+    stated_roles,
+)
+from fmrobot.planning.llm_goal import LlmGoalConfig, LlmGoalPlanner, about
+from fmrobot.types import DetectedObject, GoalOption, Plan, SceneDescription, SkillCall
+
+
+def _scene(*placed):
+    """Objects at (x, y): x away from the robot, y to its left."""
+    return SceneDescription(objects=tuple(
+        DetectedObject(label=label, score=1.0, position=(x, y, 0.7), extent=(0.04,) * 3) for label, x, y in placed))
+
+
+BLOCKS = _scene(("teal block", 0.40, 0.20), ("pink block", 0.55, 0.00), ("gray block", 0.70, -0.20),
+                ("tray", 0.50, -0.40))
+
+
+def _option(description, objects, relations=(), excluded=()):
+    plan = Plan(steps=tuple(SkillCall(skill="pick", args={"object": o}) for o in objects))
+    return GoalOption(description=description, objects=tuple(objects), relations=relations, excluded=excluded,
+                      plan=plan)
+
+
+def _tower(bottom, middle, top):
+    return _option(f"stack the blocks with the {bottom} at the bottom, then the {middle}, then the {top}",
+                   (bottom, middle, top), (("on", middle, bottom), ("on", top, middle), ("at", bottom, "bottom"),
+                                           ("at", middle, "middle"), ("at", top, "top")))
+
+
+def _misses(instruction, options, scene=BLOCKS):
+    named = [about(o, scene) for o in options]
+    return LlmGoalPlanner.mismatch_counts(instruction, options, named, mentioned_labels(instruction, scene), scene)
+
+
+def test_places_in_a_tower_or_row_are_read_per_clause_and_relations_are_not_places():
+    assert stated_roles("build it with gray block as the base, the teal block in the centre and pink block on top",
+                        BLOCKS) == {("gray block", "bottom"), ("teal block", "middle"), ("pink block", "top")}
+    assert stated_roles("set the pink block down, then the gray one to its left and the teal one to its right",
+                        BLOCKS) == {("gray block", "left"), ("teal block", "right")}
+    # "on top of <object>" and "left of <object>" relate two objects; no place is stated.
+    assert stated_roles("the teal block goes on top of the gray block", BLOCKS) == set()
+    assert stated_roles("put the pink block to the left of the tray", BLOCKS) == set()
+    # By position: the block farthest away (gray) at the bottom, the leftmost one (teal) on top.
+    assert stated_roles("the farthest block at the bottom and the leftmost one on top", BLOCKS) == {
+        ("gray block", "bottom"), ("teal block", "top")}
+
+
+def test_a_tower_whose_stated_places_differ_costs_a_mismatch_each():
+    right, wrong = _tower("gray block", "teal block", "pink block"), _tower("teal block", "gray block", "pink block")
+    misses = _misses("gray block as the base, the teal block in the centre and pink block on top", [right, wrong])
+    assert misses.tolist() == [0, 2]
+    # "on the block nearest to you": a positional reference takes part in a stated stacking fact.
+    assert stated_relations("put the gray block on the block nearest to you", BLOCKS) == {
+        ("on", "gray block", "teal block")}
+
+
+def test_ones_stands_for_the_kind_last_named_in_the_plural():
+    scene = _scene(("red block 1", 0.4, 0.1), ("red block 2", 0.5, 0.1), ("blue block 1", 0.4, -0.1),
+                   ("blue block 2", 0.5, -0.1), ("red zone", 0.6, 0.2), ("blue zone", 0.6, -0.2))
+    assert mentioned_labels("bring the red blocks over to the red zone, the blue ones too", scene) >= {
+        "blue block 1", "blue block 2", "red zone"}
+
+
+def test_how_many_objects_the_words_mean_and_which_kinds_they_quantify():
+    assert reference_counts("drop the block in the tray", BLOCKS) == {"block": 1.0, "tray": 1.0}
+    assert reference_counts("drop the teal and the gray blocks in the tray", BLOCKS)["block"] == 0.0
+    assert math.isinf(reference_counts("drop the blocks in the tray", BLOCKS)["block"])
+    assert reference_counts("drop every block in the tray", BLOCKS) == {}  # a quantifier lifts the count
+    assert quantified_kinds("put the pink block in the tray first, then the remaining ones", BLOCKS) == {"block"}
+    assert quantified_kinds("move the pink block, and afterwards the other blocks", BLOCKS) == {"block"}
+    assert quantified_kinds("put the pink block in the tray", BLOCKS) == set()
+
+
+def test_a_goal_is_charged_for_objects_the_words_do_not_ask_for_or_leave_out():
+    every = _option("put every block in the tray", ("teal block", "pink block", "gray block", "tray"))
+    pair = _option("put the teal block and the gray block in the tray", ("teal block", "gray block", "tray"))
+    single = _option("put the pink block in the tray", ("pink block", "tray"))
+    # Two blocks by position: packing every block acts on one more than they may mean.
+    assert _misses("the nearest block and the farthest one go in the tray", [every, pair]).tolist() == [1, 0]
+    # "then the rest": leaving blocks out of it is a mismatch for each.
+    assert _misses("put the pink block in the tray, then the rest", [every, single]).tolist() == [0, 2]
+    # A bare plural does not single out one block.
+    assert _misses("pack up the blocks", [every, single]).tolist() == [0, 1]
+
+
+def test_open_sides_orders_and_objects_become_questions():
+    planner = LlmGoalPlanner(LlmGoalConfig(), llm=None)
+    scene = BLOCKS
+    behind = _option("line up the blocks behind the tray", ("teal block", "pink block", "gray block", "tray"))
+    front = _option("line up the blocks in front of the tray", ("teal block", "pink block", "gray block", "tray"))
+    options = [behind, front]
+    named = [about(o, scene) for o in options]
+    scores = np.array([1.0, 0.0])
+    assert planner.decide("arrange the blocks in a line by the tray", options, scores, named, set()).help is not None
+    assert planner.decide("arrange the blocks in a line behind the tray", options, scores, named, set()).help is None
+    rows = [_option(f"put the {a}, the {b} and the {c} in a row from left to right", (a, b, c))
+            for a, b, c in (("teal block", "pink block", "gray block"), ("gray block", "pink block", "teal block"))]
+    named = [about(o, scene) for o in rows]
+    assert planner.decide("line the blocks up in the usual order", rows, scores, named, set()).help is not None
+    assert planner.decide("line the blocks up", rows, scores, named, set()).help is None
+    # Pairs of objects the words leave open (a block and its bowl) stand in for each other.
+    bowls = _scene(("red block", 0.4, 0.2), ("red bowl", 0.6, 0.2), ("blue block", 0.4, -0.2), ("blue bowl", 0.6, -0.2))
+    pairs = [_option(f"put only the {c} block in the bowl of its colour", (f"{c} block", f"{c} bowl")) for c in
+             ("red", "blue")]
+    named = [about(o, bowls) for o in pairs]
+    assert planner.decide("put the block in its bowl", pairs, scores, named, set()).help is not None
+
+
+def test_an_object_the_words_warn_about_is_kept_clear_of():
+    scene = _scene(("cyan block", 0.4, 0.2), ("blue bowl", 0.6, 0.0), ("glass vase", 0.5, -0.2))
+    bowl = _option("put the cyan block in the blue bowl", ("cyan block", "blue bowl"))
+    vase = _option("put the cyan block on the glass vase", ("cyan block", "glass vase"))
+    assert _misses("take the cyan block to the blue bowl; mind the glass vase beside it", [bowl, vase],
+                   scene).tolist() == [0, 2]
+    assert _misses("don't set the cyan block on the glass vase, the blue bowl is for it", [bowl, vase],
+                   scene).tolist() == [0, 2]
+    # Without a warning the vase is what the words ask for.
+    assert _misses("set the cyan block on the glass vase", [bowl, vase], scene).tolist() == [1, 0]
+
+
+def test_a_zone_to_pass_through_is_not_the_destination():
+    scene = _scene(("red zone", 0.4, 0.2), ("blue zone", 0.5, 0.0), ("green zone", 0.6, -0.2))
+    assert stated_roles("take the tower off the red zone, through the green zone", scene) == {("green zone", "via")}
+    to_blue = _option("move the tower from the red zone to the blue zone", ("red zone", "blue zone"),
+                      (("at", "green zone", "via"),))
+    to_green = _option("move the tower from the red zone to the green zone", ("red zone", "green zone"),
+                       (("at", "blue zone", "via"),))
+    assert _misses("shift the tower from the red zone, using the green zone", [to_blue, to_green],
+                   scene).tolist() == [1, 1]  # no destination said: one zone too many, or green not passed through
+    assert _misses("shift the tower from the red zone to the blue zone, using the green zone", [to_blue, to_green],
+                   scene).tolist() == [0, 1]
+
+
+def test_a_goal_naming_the_whole_group_the_words_refer_to_is_not_charged():
+    scene = _scene(("red block 1", 0.4, 0.1), ("blue block 1", 0.4, -0.1), ("red zone", 0.6, 0.2),
+                   ("blue zone", 0.6, -0.2))
+    both = _option("move the red blocks to the red zone and the blue blocks to the blue zone",
+                   ("red block 1", "blue block 1", "red zone", "blue zone"))
+    red = _option("move the red blocks to the red zone", ("red block 1", "red zone"))
+    assert _misses("split the heap by colour between the zones", [both, red], scene).tolist() == [0, 1]
+
+
+def test_it_after_on_refers_back_and_places_go_to_the_object_named_before_them():
+    assert stated_relations("the gray block first, with the teal block sitting on it", BLOCKS) == {
+        ("on", "teal block", "gray block")}
+    assert stated_roles("set the pink block in the centre with the teal block on its right", BLOCKS) == {
+        ("pink block", "middle"), ("teal block", "right")}
+
+
+def test_staying_away_from_an_object_cautions_it():
+    from fmrobot.planning.grounding import cautioned_labels
+
+    scene = _scene(("cyan block", 0.4, 0.2), ("blue bowl", 0.6, 0.0), ("glass vase", 0.5, -0.2))
+    assert cautioned_labels("bring the cyan block to the blue bowl and stay away from the glass vase", scene) == {
+        "glass vase"}
