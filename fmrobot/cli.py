@@ -304,6 +304,8 @@ def hydra_command(config_name: str, job: Callable[[DictConfig], Any],
     composed = hydra.main(version_base="1.3", config_path="pkg://fmrobot.configs", config_name=config_name)(task)
 
     def main() -> None:
+        nonlocal started
+        started = False  # main() may run again in one process (tests run command lines in process)
         Plugins.instance().register(PluginConfigSearchPath)
         if {"--help", "-h"} & set(sys.argv[1:]):  # fmrobot's short help, not Hydra's config dump
             from fmrobot.help import help_text

@@ -16,10 +16,120 @@ from fmrobot.types import Action, Observation, SceneDescription, SkillCall, Skil
 
 
 def compose_config(overrides: Sequence[str], name: str = "run") -> dict:
-    """Compose the packaged Hydra config `name` (run, collect, train) with overrides, resolved to plain containers."""
+    """Compose the packaged Hydra config `name` (run, collect, train) with overrides, resolved to plain containers.
+    Each distinct composition runs once per session (Hydra takes 0.1-0.3 s); callers get their own copy."""
+    import copy
+    import os
+
+    from fmrobot import registry
+    from fmrobot.compose import compose_plain
+
+    if any("${" in override for override in overrides):  # may read the environment (oc.env): never cached
+        return compose_plain(name, overrides)
+    # What else a composition reads: the working directory and installed plugins' config folders.
+    return copy.deepcopy(_composed(name, tuple(overrides), os.getcwd(), tuple(registry.config_search_path())))
+
+
+@functools.cache
+def _composed(name: str, overrides: tuple[str, ...], cwd: str, search_path: tuple[str, ...]) -> dict:
     from fmrobot.compose import compose_plain
 
     return compose_plain(name, overrides)
+
+
+def run_command(*args: str, cwd: Path, env: dict[str, str] | None = None, command: str = "run"):
+    """`python -m fmrobot.<command> *args` in this process, for command lines that are refused or run a few quick
+    episodes in process: no interpreter start and imports per call. Returns a CompletedProcess with the exit
+    status and everything written to stdout and stderr, by Python or by C code (file descriptors 1 and 2),
+    warnings Python would print included. The working directory, environment, sys.argv, logging and Hydra's
+    singletons are put back."""
+    import importlib
+    import io
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from contextlib import redirect_stderr, redirect_stdout
+
+    main = importlib.import_module(f"fmrobot.{command}").main
+    py_out, py_err = io.StringIO(), io.StringIO()
+    status = 0
+    with tempfile.TemporaryFile() as fd_out, tempfile.TemporaryFile() as fd_err, _as_a_fresh_process(cwd, env):
+        sys.argv = [f"fmrobot.{command}", *args]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved_fds = [os.dup(1), os.dup(2)]
+        os.dup2(fd_out.fileno(), 1)
+        os.dup2(fd_err.fileno(), 2)
+        try:
+            with _printed_warnings(py_err), redirect_stdout(py_out), redirect_stderr(py_err):
+                main()
+        except SystemExit as exit_:
+            status = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        finally:
+            os.dup2(saved_fds[0], 1)
+            os.dup2(saved_fds[1], 2)
+            for fd in saved_fds:
+                os.close(fd)
+        fd_out.seek(0)
+        fd_err.seek(0)
+        stdout = fd_out.read().decode(errors="replace") + py_out.getvalue()
+        stderr = fd_err.read().decode(errors="replace") + py_err.getvalue()
+    return subprocess.CompletedProcess([f"fmrobot.{command}", *args], status, stdout, stderr)
+
+
+@contextlib.contextmanager
+def _as_a_fresh_process(cwd: Path, env: dict[str, str] | None):
+    """Working directory `cwd`, `env` added to the environment, no logging handlers (records go to
+    logging.lastResort, stderr); afterwards all of it, sys.argv and Hydra's singletons as they were."""
+    import logging
+    import os
+    import sys
+
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    saved_argv, saved_cwd, saved_env = sys.argv[:], os.getcwd(), dict(os.environ)
+    loggers = [logging.root, *(v for v in logging.root.manager.loggerDict.values() if isinstance(v, logging.Logger))]
+    saved_loggers = [(lg, lg.level, lg.handlers[:], lg.propagate, lg.disabled) for lg in loggers]
+    try:
+        os.chdir(cwd)
+        os.environ.update(env or {})
+        logging.root.handlers = []
+        yield
+    finally:
+        sys.argv = saved_argv
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        known = {id(lg) for lg in loggers}
+        new = [v for v in logging.root.manager.loggerDict.values()
+               if isinstance(v, logging.Logger) and id(v) not in known]
+        for lg, level, handlers, propagate, disabled in [*saved_loggers, *((lg, 0, [], True, False) for lg in new)]:
+            for handler in lg.handlers:
+                if handler not in handlers:
+                    handler.close()  # Hydra's run.log handler, for one
+            lg.handlers, lg.propagate, lg.disabled = handlers, propagate, disabled
+            lg.setLevel(level)
+        HydraConfig.instance().cfg = None
+        GlobalHydra.instance().clear()
+
+
+@contextlib.contextmanager
+def _printed_warnings(stderr):
+    """Warnings as Python's default filters would print them to stderr (pytest would otherwise collect them)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            yield
+        finally:
+            for warning in caught:
+                if not issubclass(warning.category, (DeprecationWarning, PendingDeprecationWarning, ImportWarning,
+                                                     ResourceWarning)):
+                    stderr.write(warnings.formatwarning(warning.message, warning.category, warning.filename,
+                                                        warning.lineno, warning.line))
 
 
 class FlakyPolicy(ScriptedPolicy):
@@ -261,7 +371,8 @@ class LoopbackServer:
                 owner.handle_post(self)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # shutdown() waits for the loop's next poll: 0.5 s with serve_forever's default interval.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
 
     @property
     def base_url(self) -> str:

@@ -12,10 +12,7 @@ import copy
 import json
 import os
 import re
-import subprocess
-import sys
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
@@ -30,7 +27,7 @@ from fmrobot.planning.oracle import OraclePlanner
 from fmrobot.planning.scripted import ScriptedPlanner
 from fmrobot.stack import RunSettings, resolve_components
 from fmrobot.testing import synthetic_context, synthetic_scene
-from tests.fakes import KeywordLM, compose_config
+from tests.fakes import KeywordLM, compose_config, run_command
 
 MESSAGE_LIMIT = 4000  # characters: an error line is read by a person
 PYBULLET_BANNER = re.compile(r"^pybullet build time: ")
@@ -166,12 +163,8 @@ def test_any_override_composes_and_validates_or_is_refused_in_one_line(key, valu
             one_clear_line(str(error))
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fmrobot.run", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
-
-
-# One case per layer of checking runs in the fast tier (`-m "not slow"`); each case starts `fmrobot.run`.
+# One case per layer of checking runs in the fast tier (`-m "not slow"`); each case runs `fmrobot.run`'s command line
+# (in process: tests.fakes.run_command).
 BAD_OVERRIDES = [
     ("seed='\u202e1'", "invalid run settings: seed: Input should be a valid integer"),
     ("task.name='🙂'", "unknown task '🙂'; installed: "),
@@ -197,7 +190,7 @@ MORE_BAD_OVERRIDES = [
 @pytest.mark.parametrize("override, expected", [*BAD_OVERRIDES, *(pytest.param(*case, marks=pytest.mark.slow)
                                                                    for case in MORE_BAD_OVERRIDES)])
 def test_the_command_line_answers_a_bad_override_with_one_line(tmp_path, override, expected):
-    done = run_cli("perception=oracle", "video=none", override, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    done = run_command("perception=oracle", "video=none", override, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert done.returncode == 2, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.strip() and not PYBULLET_BANNER.match(line)]
     assert len(lines) == 1, done.stderr[-3000:]

@@ -9,7 +9,7 @@ import pytest
 
 from fmrobot import registry
 from fmrobot.stack import COMPONENT_GROUPS, resolve_components
-from tests.fakes import compose_config
+from tests.fakes import compose_config, run_command
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -50,6 +50,7 @@ def test_two_episodes_write_results_traces_and_one_video(tmp_path):
 
 
 def test_bad_value_is_one_clear_line_and_exit_code_2(tmp_path):
+    # A real process (the exit status as a shell sees it); the other error tests run the same main() in process.
     done = run_cli("policy.speed=fast", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("fmrobot: error:")]
@@ -58,25 +59,25 @@ def test_bad_value_is_one_clear_line_and_exit_code_2(tmp_path):
 
 
 def test_unknown_component_name_lists_installed_ones(tmp_path):
-    done = run_cli("perception.name=xray", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    done = run_command("perception.name=xray", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     assert done.returncode == 2
     assert "unknown perception 'xray'; installed: clip, oracle, owlvit" in done.stderr
 
 
 def test_unknown_responder_fails_before_anything_is_built(tmp_path):
-    done = run_cli("responder.name=nobody", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    done = run_command("responder.name=nobody", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "unknown responder 'nobody'; installed: console, none, oracle" in done.stderr
 
 
 def test_unknown_group_option_lists_available_options(tmp_path):
-    done = run_cli("perception=xray", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    done = run_command("perception=xray", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     assert done.returncode != 0
     assert "no option 'xray' in group 'perception'" in done.stderr and "options: clip, oracle, owlvit" in done.stderr
 
 
 def test_an_unknown_top_level_key_is_refused_not_ignored(tmp_path):
-    done = run_cli("+episode=5", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    done = run_command("+episode=5", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "unknown top-level config key(s) 'episode'" in done.stderr and "episodes" in done.stderr
     assert not (tmp_path / "results.json").exists()

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from fmrobot.compose import group_options
 from fmrobot.help import TOUR
+from tests.fakes import run_command
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 
 @pytest.mark.parametrize("command, flag", [("run", "--help"), ("collect", "-h"), ("train", "--help")])
 def test_help_lists_every_group_with_its_options_in_under_60_lines(command, flag, tmp_path):
-    done = subprocess.run([sys.executable, "-m", f"fmrobot.{command}", flag], cwd=tmp_path, capture_output=True,
-                          text=True, check=False, timeout=120, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    done = run_command(flag, cwd=tmp_path, command=command)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.strip().splitlines()
     assert len(lines) < 60 and lines[0].startswith(f"python -m fmrobot.{command} [group=option ...]")

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from fmrobot import hints, registry
 from fmrobot.errors import ConfigError
 from fmrobot.stack import check_run_keys
+from tests.fakes import run_command
 
 
 @pytest.mark.parametrize("override, expected", [
@@ -37,7 +34,7 @@ def test_a_key_with_no_near_name_lists_what_is_there_without_guessing():
 def test_an_unknown_group_option_names_the_closest_options():
     line = hints.hint_for("Could not find 'planner/llm_scorin'", "run", ["planner=llm_scorin"])
     assert line.startswith("no option 'llm_scorin' in group 'planner'; did you mean 'llm_scoring'")
-    assert line.endswith("options: llm_goal, llm_scoring, llm_scoring_scene, llm_structured, oracle, scripted")
+    assert line.endswith("options: llm_goal, llm_scoring, llm_scoring_scene, llm_structured, oracle, scripted, vlm")
 
 
 def test_a_plugin_component_without_a_yaml_is_listed_with_the_name_form(monkeypatch):
@@ -53,9 +50,7 @@ def test_an_unknown_top_level_key_added_with_plus_is_refused_with_the_closest_na
 
 
 def test_the_command_line_prints_the_hint_in_one_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "fmrobot.run", "planer=llm_scoring", f"hydra.run.dir={tmp_path}"],
-                          cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    done = run_command("planer=llm_scoring", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("fmrobot: error:")]
     assert len(errors) == 1 and "did you mean 'planner'?" in errors[0] and "+planer" not in done.stderr

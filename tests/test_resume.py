@@ -34,6 +34,7 @@ from fmrobot.types import (
     FailureStage,
     StageTimes,
 )
+from tests.fakes import run_command
 
 FAST = ("task=pick_place", "perception=oracle", "planner=oracle", "video=none", "env.renderer=tiny")
 #: What an episode's record says about the episode itself (not how long it took or where its files are).
@@ -163,14 +164,14 @@ def test_resume_false_starts_over_beside_the_recorded_run(tmp_path):
 
 def test_a_recorded_crash_is_redone_on_resume(tmp_path):
     run_dir = tmp_path / "run"
-    assert run_cli(*FAST, "episodes=2", f"hydra.run.dir={run_dir}", cwd=tmp_path).returncode == 0
+    assert run_command(*FAST, "episodes=2", f"hydra.run.dir={run_dir}", cwd=tmp_path).returncode == 0
     document = json.loads((run_dir / "results.json").read_text())
     original = document["episodes"][1]
     # As the executors record an episode whose worker died.
     document["episodes"][1] = {**original, "success": False, "crashed": True, "env_steps": 0,
                                "failure_reason": "crashed: BrokenProcessPool: a worker died"}
     (run_dir / "results.json").write_text(json.dumps(document))
-    resumed = run_cli(*FAST, "episodes=2", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    resumed = run_command(*FAST, "episodes=2", f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "1 of 2 episodes recorded, running 1 (1 crashed before)" in resumed.stderr
     redone = episodes(run_dir)[1]
@@ -179,7 +180,7 @@ def test_a_recorded_crash_is_redone_on_resume(tmp_path):
 
 
 def test_the_terminal_says_why_episodes_failed_and_the_exit_status_says_planning_failed(tmp_path):
-    done = run_cli("task=sort_by_color", "planner=scripted", "perception=oracle", "video=none", "env.renderer=tiny",
+    done = run_command("task=sort_by_color", "planner=scripted", "perception=oracle", "video=none", "env.renderer=tiny",
                    "episodes=2", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert done.returncode == EXIT_PLANNING_FAILED
     lines = done.stdout.strip().splitlines()

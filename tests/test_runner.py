@@ -38,7 +38,8 @@ def make_runner(env, **parts) -> Runner:
     return Runner(env=env, **defaults)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+# Seeds 1 and 2 repeat seed 0's checks on other scenes: the full suite runs them.
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
 def test_oracle_stack_solves_pick_place(pick_place_env, seed):
     outcome = make_runner(pick_place_env).run_episode(seed)
     result = outcome.result

@@ -24,7 +24,7 @@ from fmrobot.errors import ConfigError, LanguageModelError, PlanningError
 from fmrobot.llm.openai_compatible import OpenAICompatibleConfig, OpenAICompatibleLM, _chosen_option
 from fmrobot.planning.llm_structured import LlmStructuredConfig, LlmStructuredPlanner
 from fmrobot.testing import synthetic_context, synthetic_scene
-from tests.fakes import LoopbackServer, ScriptedLM, chat_reply, compose_config, read_json, send_json
+from tests.fakes import LoopbackServer, ScriptedLM, chat_reply, compose_config, read_json, run_command, send_json
 
 ROOT = Path(__file__).resolve().parents[1]
 PYBULLET_BANNER = re.compile(r"^pybullet build time: ")  # pybullet's C code prints it on import
@@ -184,7 +184,7 @@ def test_an_environment_secret_resolved_into_the_config_is_refused_and_its_copie
 def test_oc_env_interpolation_of_a_key_stops_the_run_before_anything_holds_it(tmp_path):
     secret = f"sk-fmrobot-{secrets.token_hex(16)}"
     run_dir = tmp_path / "run"
-    done = run_cli("llm=openai", "+llm.note=${oc.env:OPENAI_API_KEY}", f"hydra.run.dir={run_dir}", cwd=tmp_path,
+    done = run_command("llm=openai", "+llm.note=${oc.env:OPENAI_API_KEY}", f"hydra.run.dir={run_dir}", cwd=tmp_path,
                    env={"OPENAI_API_KEY": secret})
     assert done.returncode == 2 and "Traceback" not in done.stderr
     lines = error_lines(done.stderr)
@@ -196,7 +196,7 @@ def test_oc_env_interpolation_of_a_key_stops_the_run_before_anything_holds_it(tm
 def test_a_key_on_the_command_line_is_refused_before_hydra_writes_it(tmp_path):
     secret = f"sk-fmrobot-{secrets.token_hex(16)}"
     run_dir = tmp_path / "run"
-    done = run_cli("llm=openai", f"llm.model={secret}", f"hydra.run.dir={run_dir}", cwd=tmp_path,
+    done = run_command("llm=openai", f"llm.model={secret}", f"hydra.run.dir={run_dir}", cwd=tmp_path,
                    env={"OPENAI_API_KEY": secret})
     assert done.returncode == 2
     assert error_lines(done.stderr) == [
@@ -283,7 +283,7 @@ def test_the_allow_list_takes_plugin_entry_points_and_listed_prefixes(monkeypatc
 
 
 def test_untrusted_cli_refuses_a_foreign_target_in_one_line(tmp_path):
-    done = run_cli("+planner._target_=collections.OrderedDict", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path,
+    done = run_command("+planner._target_=collections.OrderedDict", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path,
                    env={registry.UNTRUSTED_ENV: "1"})
     assert done.returncode == 2 and "Traceback" not in done.stderr
     lines = error_lines(done.stderr)
@@ -297,13 +297,13 @@ def test_untrusted_cli_refuses_hydra_callbacks_before_hydra_builds_them(tmp_path
     callback = "+hydra.callbacks.evil._target_=fmrobot_marker_mod.Evil"
     env = {"PYTHONPATH": f"{marker_module.parent}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            registry.UNTRUSTED_ENV: "1"}
-    done = run_cli(callback, "episodes=0", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env=env)
+    done = run_command(callback, "episodes=0", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env=env)
     assert done.returncode == 2 and not marker_module.exists()
     lines = error_lines(done.stderr)
     assert len(lines) == 1 and "hydra.callbacks.evil._target_ names 'fmrobot_marker_mod.Evil'" in lines[0]
     # Trusted (the default), Hydra does build it: the hole the check closes.
     env.pop(registry.UNTRUSTED_ENV)
-    done = run_cli(callback, "episodes=0", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env=env)
+    done = run_command(callback, "episodes=0", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, env=env)
     assert marker_module.read_text() == "built"
 
 

@@ -2,8 +2,9 @@
 
 One test per attack vector: where an API key may go (item 4), where an untrusted config may
 write (item 5), and how a secret could reach disk or stdout (item 6). The last tests run
-`python -m fmrobot.run` for every secret vector with a secret in the environment and read
-every file the run wrote, and its stdout and stderr, for the secret.
+`python -m fmrobot.run`'s command line (in process: tests.fakes.run_command) for every secret
+vector with a secret in the environment and read every file the run wrote, and its stdout and
+stderr, for the secret.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from fmrobot import registry, security
 from fmrobot.cli import check_untrusted_command
 from fmrobot.errors import ConfigError
 from fmrobot.llm.openai_compatible import OpenAICompatibleConfig, OpenAICompatibleLM
-from tests.test_security import FakeOpenAI, error_lines, files_holding, run_cli
+from tests.fakes import run_command
+from tests.test_security import FakeOpenAI, error_lines, files_holding
 
 #: A run that needs no model and renders little: a config refused later than composing still costs ~2 s.
 FAST = ("perception=oracle", "planner=oracle", "policy=scripted", "env.renderer=tiny", "video=none")
@@ -65,7 +67,7 @@ def test_untrusted_api_key_env_names_only_allowed_variables(untrusted, monkeypat
 def test_a_loopback_server_gets_no_key_from_a_variable_an_untrusted_config_names(tmp_path):
     token = f"ghp_{secrets.token_hex(16)}"
     with FakeOpenAI() as server:
-        done = run_cli("task=pick_place", "perception=oracle", "planner=llm_structured",
+        done = run_command("task=pick_place", "perception=oracle", "planner=llm_structured",
                        "llm=openai", f"llm.base_url={server.base_url}", "llm.model=m", "llm.retries=0",
                        "llm.api_key_env=GITHUB_TOKEN", "video=none", f"hydra.run.dir={tmp_path / 'run'}",
                        cwd=tmp_path, env={registry.UNTRUSTED_ENV: "1", "GITHUB_TOKEN": token})
@@ -112,7 +114,7 @@ def test_the_backend_asks_before_sending_a_key(monkeypatch):
 
 
 def test_untrusted_config_naming_a_remote_host_is_refused_before_anything_is_written(tmp_path):
-    done = run_cli("llm=openai", "llm.base_url=https://collector.example.com/v1", *FAST,
+    done = run_command("llm=openai", "llm.base_url=https://collector.example.com/v1", *FAST,
                    f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path,
                    env={registry.UNTRUSTED_ENV: "1", "OPENAI_API_KEY": new_secret()})
     assert "llm.base_url points at 'collector.example.com'" in one_line_error(done)
@@ -132,7 +134,7 @@ def test_untrusted_output_subdir_outside_the_run_root_is_refused_and_nothing_is_
     root = tmp_path / "root"
     configs = group_file(tmp_path / "configs", "hydra:\n  output_subdir: ../../../../somewhere\n")
     root.mkdir()
-    done = run_cli("--config-dir", str(configs), "level=evil", *FAST, "hydra.run.dir=a/b/c", cwd=root,
+    done = run_command("--config-dir", str(configs), "level=evil", *FAST, "hydra.run.dir=a/b/c", cwd=root,
                    env={registry.UNTRUSTED_ENV: "1"})
     line = one_line_error(done)
     assert line.startswith(f"fmrobot: error: hydra.output_subdir is '{root}/a/b/c/../../../../somewhere', outside the "
@@ -211,7 +213,7 @@ def test_resume_false_never_moves_an_untrusted_run_out_of_the_run_root(untrusted
 
 
 def test_an_uncreatable_run_directory_is_one_clear_line(tmp_path):
-    done = run_cli(*FAST, "hydra.run.dir=/dev/null/x", cwd=tmp_path)
+    done = run_command(*FAST, "hydra.run.dir=/dev/null/x", cwd=tmp_path)
     assert one_line_error(done) == (
         "fmrobot: error: cannot create the run directory (hydra.run.dir) '/dev/null/x': a part of the path is a "
         "file, not a folder; expected a folder that can be created and written")
@@ -305,8 +307,9 @@ def run_vector(tmp_path: Path, arguments, files, untrusted: bool, options=()):
         (configs / name).write_text(text.format(literal=literal))
     run_dir = tmp_path / "run"
     env = {"OPENAI_API_KEY": secret, **({registry.UNTRUSTED_ENV: "1"} if untrusted else {})}
-    done = run_cli(*options, "--config-dir", str(configs), *FAST, *(a.format(secret=secret, literal=literal) for a in arguments),
-                   f"hydra.run.dir={run_dir}", cwd=tmp_path, env=env)
+    done = run_command(*options, "--config-dir", str(configs), *FAST,
+                       *(a.format(secret=secret, literal=literal) for a in arguments), f"hydra.run.dir={run_dir}",
+                       cwd=tmp_path, env=env)
     return done, run_dir, (secret, literal)
 
 

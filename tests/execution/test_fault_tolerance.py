@@ -141,7 +141,8 @@ def raising_config(tmp_path: Path, raises: int) -> dict:
     return config
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+# Fast tier: the retry in process; the worker-process path is test_a_config_error_in_a_worker_stops_the_run's.
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_an_episode_that_raises_is_run_again_and_its_attempt_recorded(tmp_path, workers):
     executor = LocalExecutor(LocalExecutorConfig(workers=workers, max_retries=1))
     results = run(executor, raising_config(tmp_path, raises=1), tmp_path / "run", seeds=(0, 1)).results

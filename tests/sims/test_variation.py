@@ -67,6 +67,8 @@ def test_l2_places_objects_beyond_the_seen_workspace(levels):
         for label in levels["L2"].world.bodies:
             x, y = levels["L2"].world.position(label)[:2]
             outside += not (x0 <= x <= x1 and y0 <= y <= y1)
+        if outside:
+            break  # one is proof enough: each reset costs ~0.1 s
     assert outside > 0  # unseen placements do occur ...
     (wx0, wx1), (wy0, wy1) = task.workspace()
     assert wx0 < x0 and wx1 > x1 and wy0 < y0 and wy1 > y1  # ... because the workspace is wider
