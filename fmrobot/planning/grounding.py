@@ -68,9 +68,10 @@ def spatial_references(words: Sequence[str], scene: SceneDescription, anchor: st
     """Labels the instruction singles out by position: a superlative ("leftmost", "closest",
     "farther"), "the middle block", or "on the left" / "far left" within four words of a kind noun
     ("the block closest to you", "the leftmost bowl", "the zone on the right"), or of "one" after
-    that noun was used ("the blocks ... the rightmost one"), when one object of that kind clearly
-    is it. "Nearest to it" measures from `anchor` (the object the instruction names first),
-    "nearest" alone from the robot."""
+    that noun was used ("the blocks ... the rightmost one"), or a positional phrase ("the block at
+    the back", "the block in front", "the right-hand bowl", "the bowl beside it": `_position_phrase`,
+    `_beside_spots`), when one object of that kind clearly is it. "Nearest to it" measures from
+    `anchor` (the object the instruction names first), "nearest" alone from the robot."""
     return {label for _, label in spatial_spots(words, scene, anchor)}
 
 
@@ -83,8 +84,17 @@ def spatial_spots(words: Sequence[str], scene: SceneDescription, anchor: str | N
     found = []
     for i, word in enumerate(words):
         after = words[i + 1] if i + 1 < len(words) else ""
-        if word in ("left", "right") and after != "of" and (
-                (i > 0 and words[i - 1] in ("far", "your")) or (i > 1 and words[i - 2:i] == ["on", "the"])):
+        before = words[i - 1] if i > 0 else ""
+        phrase = _position_phrase(words, i)
+        if word in ("next", "beside", "by", "near"):
+            found += _beside_spots(words, i, scene, by_kind, positions, [label for _, label in found] or [anchor])
+            continue
+        if word in SUPERLATIVES and (after in ("left", "right") or "than" in words[i + 1:i + 6]):
+            continue  # "the red block furthest left" is a place; "the blocks nearer to me than the tray" a group
+        if phrase:
+            word = phrase
+        elif word in ("left", "right") and after != "of" and (
+                before in ("far", "your") or (i > 1 and words[i - 2:i] == ["on", "the"])):
             word = word + "most"  # "the zone on the far left", "the bowl on the right", not "to the left of"
         if word not in SUPERLATIVES and word != "middle":
             continue
@@ -92,6 +102,9 @@ def spatial_spots(words: Sequence[str], scene: SceneDescription, anchor: str | N
             continue  # "in the middle" says where something goes, not which object it is (`stated_roles`)
         near = set(words[max(0, i - 4):i + 5])
         earlier = [w for w in words[:i] if w in _KIND_WORDS]
+        if phrase:  # "the block at the back goes in the bowl": the kind named just before the phrase, else after
+            near = set(earlier[-1:]) if earlier and earlier[-1] in words[max(0, i - 4):i] else set()
+            near = near or {w for w in words[i + 1:i + 4] if w in _KIND_WORDS}
         if {"one", "ones"} & near and earlier:
             near.add(earlier[-1])  # "the rightmost one": the kind last named
         for kind, objects in by_kind.items():
@@ -116,6 +129,56 @@ def spatial_spots(words: Sequence[str], scene: SceneDescription, anchor: str | N
             if ranked[0][0] - ranked[1][0] >= REFERENCE_MARGIN:
                 found.append((i, ranked[0][1]))
     return found
+
+
+def _position_phrase(words: Sequence[str], i: int) -> str:
+    """The superlative a positional phrase stands for: "at the back" (farthest), "in front" (nearest),
+    "the right-hand block" (rightmost); "" when the words relate to another object instead ("at the
+    back of the bowl", "on its right-hand side")."""
+    word, before = words[i], words[i - 1] if i > 0 else ""
+    rest = [w for w in words[i + 1:i + 4] if w not in ("hand", "side")]
+    if rest[:1] == ["of"] or before in ("its", "their"):
+        return ""
+    if word in ("back", "rear") and before == "the":
+        return "farthest"
+    if word == "front" and before in ("in", "the"):
+        return "nearest"
+    if word in ("left", "right") and words[i + 1:i + 2] == ["hand"] and before in ("the", "a", "your"):
+        return word + "most"
+    return ""
+
+
+def _beside_spots(words: Sequence[str], i: int, scene: SceneDescription, by_kind: dict[str, list],
+                  positions: dict[str, np.ndarray], earlier: Sequence[str | None]) -> list[tuple[int, str]]:
+    """"the bowl by it", "the block next to the tray", "the zone beside the red block": the one object of
+    the kind named just before (without a colour) closest to the object named just after, or to the
+    object named before for "it"."""
+    kind = next((w for w in reversed(words[max(0, i - 2):i]) if w in _KIND_WORDS), "")
+    if not kind or kind.endswith("s") or words[words.index(kind, max(0, i - 2)) - 1] not in ("the", "a"):
+        return []
+    rest = words[i + 1:i + 5]
+    if words[i] == "next" and rest[:1] != ["to"]:
+        return []
+    if {"it", "that"} & set(rest[:2]):
+        landmark = next((label for label in reversed(earlier) if label and label_words(label)[1] != kind), None)
+    else:
+        landmark = _named_in(rest, scene)
+    objects = by_kind.get(kind, [])
+    if landmark not in positions or len([o for o in objects if o.label != landmark]) < 2:
+        return []
+    ranked = sorted((float(np.linalg.norm(positions[o.label] - positions[landmark])), o.label)
+                    for o in objects if o.label != landmark)
+    return [(i, ranked[0][1])] if ranked[1][0] - ranked[0][0] >= REFERENCE_MARGIN else []
+
+
+def _named_in(words: Sequence[str], scene: SceneDescription) -> str | None:
+    """The first object some words name by colour and noun, or by the noun of a colourless object."""
+    for j, word in enumerate(words):
+        for label in scene.labels:
+            color, noun = label_words(label)
+            if (color and word == color and noun in words[j + 1:j + 3]) or (not color and word == noun):
+                return label
+    return None
 
 
 def _refers_back(word: str, earlier: Sequence[str], nouns: set[str]) -> bool:
@@ -155,7 +218,65 @@ def mentioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
                 found[label] = i
                 break
     anchor = min(found, key=found.get) if found else None
-    return set(found) | spatial_references(words, scene, anchor)
+    groups = {label for members in side_groups(words, scene).values() for label in members}
+    return set(found) | spatial_references(words, scene, anchor) | groups
+
+
+#: Words that put a group on one side of an object, with the axis and sign of that side (robot frame).
+SIDES: dict[str, tuple[int, int]] = {"left": (1, 1), "right": (1, -1), "behind": (0, 1), "beyond": (0, 1),
+                                     "front": (0, -1), "nearer": (0, -1), "closer": (0, -1),
+                                     "farther": (0, 1), "further": (0, 1)}
+
+
+#: Words that make a side phrase after a plural select objects where they are ("the blocks that are left of ...").
+_SELECTING = frozenset({"that", "which", "whichever", "lying", "sitting", "sit", "sits", "standing", "located",
+                        "currently", "already"})
+
+
+def side_groups(words: Sequence[str], scene: SceneDescription) -> dict[int, set[str]]:
+    """For each plural noun the words restrict to one side of an object ("the blocks to the left of the
+    tray", "whichever blocks sit on its right-hand side", "the blocks nearer to me than the tray"), its
+    word index and the objects of that kind on that side. A side is read within eight words after the
+    noun; the object is the one named after the side word, or for "its" the one named before the noun.
+    Nothing when an object lies within `REFERENCE_MARGIN` of the dividing line."""
+    positions = {o.label: np.asarray(o.position[:2]) for o in scene.objects}
+    groups: dict[int, set[str]] = {}
+    for i, word in enumerate(words):
+        if word not in _KIND_WORDS or not word.endswith("s"):
+            continue
+        for j in range(i + 1, min(len(words), i + 9)):
+            if words[j] in _KIND_WORDS or words[j] in ("and", "then"):
+                break
+            if words[j] not in SIDES or (words[j] in ("left", "right", "front") and "of" not in words[j + 1:j + 4]
+                                         and words[j - 1] not in ("its", "their")):
+                continue
+            if not (_SELECTING & set(words[i - 1:j]) or "than" in words[j + 1:j + 6]):
+                break  # "line up the blocks behind the bowl" says where they go, not which ones
+            if words[j - 1] in ("its", "their"):
+                landmark = _last_named(words[:i], scene) or _named_in(words[j + 1:], scene)
+            else:
+                landmark = _named_in(words[j + 1:j + 7], scene)
+            if landmark not in positions:
+                break
+            axis, sign = SIDES[words[j]]
+            kind = _singular(word)
+            offsets = [(sign * float(positions[label][axis] - positions[landmark][axis]), label)
+                       for label in positions if label_words(label)[1] == kind and label != landmark]
+            if offsets and all(abs(d) >= REFERENCE_MARGIN for d, _ in offsets):
+                members = {label for d, label in offsets if d > 0}
+                if members:
+                    groups[i] = members
+            break
+    return groups
+
+
+def _last_named(words: Sequence[str], scene: SceneDescription) -> str | None:
+    """The object named last in some words (by colour and noun, or a colourless object's noun)."""
+    for j in range(len(words) - 1, -1, -1):
+        named = _named_in(words[j:j + 3], scene)
+        if named:
+            return named
+    return None
 
 
 def object_spots(instruction: str, scene: SceneDescription) -> list[tuple[int, str]]:
@@ -213,7 +334,7 @@ def stated_relations(instruction: str, scene: SceneDescription) -> set[tuple[str
             continue
         if a == b:
             continue
-        if set(between) & {"on", "onto", "atop"}:
+        if set(between) & {"on", "onto", "atop", "above"}:
             found.add(("on", a, b))
         elif set(between) & {"under", "beneath", "below", "underneath"}:
             found.add(("on", b, a))
@@ -225,7 +346,7 @@ def _on_it(words: Sequence[str]) -> str:
     for i, word in enumerate(words):
         if word in ("it", "that") and i > 0:
             before = words[max(0, i - 3):i]
-            if {"on", "onto", "atop"} & set(before):
+            if {"on", "onto", "atop", "above"} & set(before):
                 return "on"
             if {"under", "beneath", "below", "underneath"} & set(before):
                 return "under"
@@ -234,7 +355,13 @@ def _on_it(words: Sequence[str]) -> str:
 
 #: Words that say which place in a tower or a row an object takes, or that a move passes by it, and the place.
 ROLE_WORDS = {"bottom": "bottom", "base": "bottom", "top": "top", "middle": "middle", "centre": "middle",
-              "center": "middle", "left": "left", "right": "right", "via": "via", "using": "via", "through": "via"}
+              "center": "middle", "left": "left", "right": "right", "via": "via", "using": "via", "through": "via",
+              "lowest": "bottom", "foundation": "bottom", "bottommost": "bottom", "highest": "top", "topmost": "top",
+              "uppermost": "top", "cap": "top", "caps": "top", "crown": "top", "crowns": "top"}
+#: Words that place an object relative to all the others ("underneath both", "between them", "above them all").
+GROUP_ROLE_WORDS = {"under": "bottom", "underneath": "bottom", "beneath": "bottom", "below": "bottom",
+                    "above": "top", "over": "top", "between": "middle"}
+_GROUP_WORDS = frozenset({"both", "them", "all", "those", "others"})
 
 
 def stated_roles(instruction: str, scene: SceneDescription) -> set[tuple[str, str]]:
@@ -250,7 +377,10 @@ def stated_roles(instruction: str, scene: SceneDescription) -> set[tuple[str, st
     referring = {i for i, _ in spatial_spots(words, scene)}
     given: dict[str, set[str]] = {}
     for i, word in enumerate(words):
-        if word not in ROLE_WORDS or i in referring:
+        if word in GROUP_ROLE_WORDS and (set(words[i + 1:i + 3]) & _GROUP_WORDS or (
+                word == "between" and (i + 1 == len(words) or numbers[i + 1] != numbers[i]))):
+            word = GROUP_ROLE_WORDS[word]  # "with the gray block underneath both", "the blue one in between"
+        elif word not in ROLE_WORDS or i in referring:
             continue
         if word in ("left", "right") and i > 0 and words[i - 1] in ("far", "your"):
             continue  # "the zone on your right" points at an object
@@ -262,7 +392,7 @@ def stated_roles(instruction: str, scene: SceneDescription) -> set[tuple[str, st
         before = [label for j, label in inside if j < i]
         after = [label for j, label in inside if j > i]
         if before or after:
-            given.setdefault((before or after)[-1 if before else 0], set()).add(ROLE_WORDS[word])
+            given.setdefault((before or after)[-1 if before else 0], set()).add(ROLE_WORDS.get(word, word))
     return {(label, places.pop()) for label, places in given.items() if len(places) == 1}
 
 
@@ -276,18 +406,40 @@ def quantified_kinds(instruction: str, scene: SceneDescription) -> set[str]:
     words = word_list(instruction)
     kinds = {label_words(label)[1] for label in scene.labels}
     found = set()
-    for i, word in enumerate(words):
-        if word not in QUANTIFIERS and not (word == "other" and i + 1 < len(words) and words[i + 1].endswith("s")
-                                            and words[i + 1] in _KIND_WORDS):
-            continue
-        if word == "everything":
+    for i in _quantifier_spots(words):
+        word = words[i]
+        if word in ("everything", "anything"):
             return kinds
         after = [_singular(w) for w in words[i + 1:i + 5] if w in _KIND_WORDS]
         before = [_singular(w) for w in words[:i] if w in _KIND_WORDS]
         # "the rest" / "the others": of the kind acted on first ("put the red block in its bowl, then the rest").
-        kind = after[0] if after and word not in ("rest", "remaining", "others") else (before[:1] or after or [""])[0]
+        kind = after[0] if after and word not in _REST_WORDS else (before[:1] or after or [""])[0]
         found |= {kind} & kinds
     return found
+
+
+#: Quantifiers that mean the objects not yet acted on ("then the rest", "whatever is left").
+_REST_WORDS = frozenset({"rest", "remaining", "others", "leftover", "leftovers", "left"})
+#: Words that, just before a quantifier, leave those objects alone ("leave the rest where they are").
+_LEAVING = frozenset({"leave", "leaving", "keep", "keeping", "ignore", "ignoring", "except", "without"})
+
+
+def _quantifier_spots(words: Sequence[str]) -> list[int]:
+    """Indices of the words that ask for every object of a kind: a quantifier ("all", "every", "the
+    rest", "the leftovers", "anything"), "the other blocks", "no block" (left out), "whatever is left";
+    not one that follows a word of leaving ("leave the rest where they are")."""
+    spots = []
+    for i, word in enumerate(words):
+        after = words[i + 1] if i + 1 < len(words) else ""
+        before = words[i - 1] if i > 0 else ""
+        if not (word in QUANTIFIERS or word in ("anything", "leftover", "leftovers")
+                or (word == "other" and after.endswith("s") and after in _KIND_WORDS)
+                or (word == "no" and after in _KIND_WORDS)
+                or (word == "left" and before in ("is", "are", "s", "remains", "still") and after != "of")):
+            continue
+        if not _LEAVING & set(words[max(0, i - 3):i]):
+            spots.append(i)
+    return spots
 
 
 def _singular(noun: str) -> str:
@@ -300,8 +452,10 @@ def reference_counts(instruction: str, scene: SceneDescription) -> dict[str, flo
     red blocks" are the red ones), any number for a bare plural ("the blocks") or when a quantifier
     ("every", "the rest") asks for all. Kinds the words never refer to have no entry."""
     words = word_list(instruction)
-    if QUANTIFIERS & set(words) or quantified_kinds(instruction, scene):
+    if _quantifier_spots(words) or quantified_kinds(instruction, scene):
         return {}
+    grouped = side_groups(words, scene)  # "the blocks that are behind the tray": those, no others
+    numbers = clause_numbers(instruction)
     colors = {label_words(label)[0] for label in scene.labels} - {""}
     kinds = {label_words(label)[1] for label in scene.labels}
     positional = {i for i, _ in spatial_spots(words, scene)}
@@ -314,10 +468,10 @@ def reference_counts(instruction: str, scene: SceneDescription) -> dict[str, flo
                     if label_words(label)[0] == word:
                         counts.setdefault(label_words(label)[1], 0.0)
             continue
-        before = words[max(0, i - 3):i]
-        colored = bool(colors & set(before))
+        before = [w for j, w in enumerate(words[max(0, i - 3):i], max(0, i - 3)) if numbers[j] == numbers[i]]
+        colored = bool(colors & set(before))  # in its own clause: "apart from the blue one, the blocks" is plain
         if word != kind:  # a plural
-            counts[kind] = counts.get(kind, 0.0) + (0.0 if colored else float("inf"))
+            counts[kind] = counts.get(kind, 0.0) + (0.0 if colored or i in grouped else float("inf"))
         elif colored or positional & set(range(i - 1, i + 4)):
             counts.setdefault(kind, 0.0)
         else:
@@ -333,7 +487,10 @@ NEGATIONS = frozenset({"except", "but", "not", "isn", "aren", "without", "leave"
 def negated_labels(instruction: str, mentioned: set[str], excludable: set[str]) -> set[str]:
     """Named objects the instruction asks to leave alone: those some goal can leave out, when the
     instruction has a word of exclusion."""
-    return mentioned & excludable if NEGATIONS & words_of(instruction) else set()
+    words = word_list(instruction)
+    negating = [i for i, word in enumerate(words) if word in NEGATIONS and not (
+        word in _LEAVING and set(words[i + 1:i + 3]) & (QUANTIFIERS | _REST_WORDS))]  # not "leave the rest"
+    return mentioned & excludable if negating else set()
 
 
 #: Words that warn about an object instead of asking to act on it ("careful, the vase breaks easily").

@@ -20,10 +20,11 @@ stated stacking fact ("the red block on the blue one") or a stated place in a to
 ("the pink block on the bottom", "the gray one to its left"), for acting on more objects of
 a kind than the words may mean ("the block nearest to you and the red one" is two blocks,
 not every block), for singling out an object the words only refer to as a group ("pack the
-blocks"), and for leaving out an object a quantifier asks for ("every block", "then the
-rest"). When a goal that scores within `ask_margin` of the best one differs from it only in
-what the words left open, the decision is a question listing those goals, and the
-responder's answer picks the plan: objects the instruction does not name swapped for others
+blocks"), for leaving out an object a quantifier asks for ("every block", "then the
+rest", "whatever is left"), and for a side on the other hand than the one the words name
+("just right of the yellow block"). When a goal that scores within `ask_margin` of the best
+one differs from it only in what the words left open, the decision is a question listing
+those goals, and the responder's answer picks the plan: objects the instruction does not name swapped for others
 of their kinds, another side of the same objects when the words name no side ("next to
 the bowl"), or another order of the same objects when the words ask for an order without
 saying it.
@@ -203,6 +204,8 @@ class LlmGoalPlanner:
         reachable = {x for o in named for x in o}
         # Objects the words warn about are to be kept clear of, not acted on.
         warned = cautioned_labels(instruction, scene) - negated
+        # The one hand the words name ("just right of the yellow block"), against goals on the other side.
+        hands = words_of(instruction) & HANDS
         # A goal is also about the objects it gives a place ("via the green zone"), though it does not move them.
         return np.asarray([mismatches(n | {r[1] for r in o.relations if r[0] == "at"}, mentioned - warned,
                                       set(o.excluded), negated) + len(n & warned)
@@ -212,6 +215,7 @@ class LlmGoalPlanner:
                            + misplaced(o, places) + unasked(n, mentioned, counts)
                            + unsaid(mentioned_labels(o.description, scene), n, reachable, mentioned, counts)
                            + sum(1 for x in reachable - n - negated if kind_of(x) in every)
+                           + other_hand(o.description, hands)
                            for n, o in zip(named, options)], dtype=float)
 
     def decide(self, instruction: str, options: Sequence[GoalOption], scores: np.ndarray,
@@ -301,6 +305,16 @@ def other_order(other: GoalOption, best: GoalOption, best_named: set[str], menti
 def sides_of(words: set[str]) -> set[str]:
     """The sides some words name: {"behind"} for "on the far side of", {"front"} for "in front of"."""
     return {side for side, synonyms in SIDE_SYNONYMS.items() if words & synonyms}
+
+
+#: The two sides that an instruction names by hand.
+HANDS = frozenset({"left", "right"})
+
+
+def other_hand(description: str, hands: set[str]) -> int:
+    """1 when the words name one hand ("put it just left of the bowl") and the goal's words only the other."""
+    said = words_of(description) & HANDS
+    return int(len(hands) == 1 and bool(said) and not said & hands)
 
 
 def misplaced(option: GoalOption, places: set[tuple[str, str]]) -> int:

@@ -7,10 +7,13 @@ import numpy as np
 
 from fmrobot.planning.grounding import (
     mentioned_labels,
+    negated_labels,
     quantified_kinds,
     reference_counts,
+    side_groups,
     stated_relations,
     stated_roles,
+    word_list,
 )
 from fmrobot.planning.llm_goal import LlmGoalConfig, LlmGoalPlanner, about
 from fmrobot.types import DetectedObject, GoalOption, Plan, SceneDescription, SkillCall
@@ -164,3 +167,63 @@ def test_staying_away_from_an_object_cautions_it():
     scene = _scene(("cyan block", 0.4, 0.2), ("blue bowl", 0.6, 0.0), ("glass vase", 0.5, -0.2))
     assert cautioned_labels("bring the cyan block to the blue bowl and stay away from the glass vase", scene) == {
         "glass vase"}
+
+
+# Two bowls and a tray beside BLOCKS' blocks, placed so that each positional phrase has one clear answer.
+ROOM = _scene(("teal block", 0.40, 0.20), ("pink block", 0.55, 0.00), ("gray block", 0.70, -0.20),
+              ("red bowl", 0.45, -0.10), ("blue bowl", 0.75, 0.25), ("tray", 0.62, 0.10))
+
+
+def test_positional_phrases_and_beside_it_single_out_one_object():
+    assert mentioned_labels("fetch the block at the rear and drop it in the red bowl", ROOM) == {
+        "gray block", "red bowl"}
+    assert mentioned_labels("place the block in front inside the blue bowl", ROOM) == {"teal block", "blue bowl"}
+    assert mentioned_labels("the left-hand block belongs in the red bowl", ROOM) == {"teal block", "red bowl"}
+    # "beside it": the bowl closest to the block just singled out (teal), not to the robot.
+    assert mentioned_labels("take the block nearest you and put it in the bowl beside it", ROOM) == {
+        "teal block", "red bowl"}
+    # A relation to another object, or a place in a row, is no reference.
+    assert mentioned_labels("set the pink block at the back of the blue bowl", ROOM) == {"pink block", "blue bowl"}
+    assert mentioned_labels("the teal block farthest left, the gray block farthest right", ROOM) == {
+        "teal block", "gray block"}
+
+
+def test_a_plural_restricted_to_one_side_of_an_object_means_those_objects():
+    assert side_groups(word_list("pack the blocks which sit to the right of the tray"), ROOM) == {
+        2: {"pink block", "gray block"}}
+    assert side_groups(word_list("only the blocks closer to you than the tray"), ROOM) == {
+        2: {"teal block", "pink block"}}
+    assert side_groups(word_list("put the blocks sitting on its left-hand side into the tray"), ROOM) == {
+        2: {"teal block"}}
+    # Where the blocks go, not which ones: no group.
+    assert side_groups(word_list("line up the blocks behind the tray"), ROOM) == {}
+    assert reference_counts("store the blocks that are behind the tray", ROOM)["block"] == 0.0
+    # A colour in an earlier clause does not colour the plural: "the blocks" are all of them.
+    assert math.isinf(reference_counts("apart from the teal one, the blocks go in the tray", ROOM)["block"])
+
+
+def test_leftovers_no_block_and_anything_quantify_and_leaving_the_rest_does_not():
+    assert quantified_kinds("drop the pink block in first and then whatever is left", ROOM) == {"block"}
+    assert quantified_kinds("no block should stay outside the tray", ROOM) == {"block"}
+    assert quantified_kinds("anything not teal goes in the tray", ROOM) == {"block", "bowl", "tray"}
+    assert quantified_kinds("store the pink block and leave the rest where they are", ROOM) == set()
+    assert negated_labels("store the pink block and keep the rest where they are", {"pink block"},
+                          {"pink block"}) == set()
+    assert negated_labels("store all but the pink block", {"pink block"}, {"pink block"}) == {"pink block"}
+
+
+def test_more_words_for_places_in_a_tower_or_row():
+    assert stated_roles("the gray block goes highest, sitting on the pink block, with the teal block below them",
+                        ROOM) == {("gray block", "top"), ("teal block", "bottom")}
+    assert stated_roles("take the teal block as the foundation, put the pink block above it and cap it with the "
+                        "gray block", ROOM) == {("teal block", "bottom"), ("gray block", "top")}
+    assert stated_relations("put the pink block above it", ROOM) == set()
+    assert ("on", "pink block", "teal block") in stated_relations("teal block first, the pink block above it", ROOM)
+    assert ("pink block", "middle") in stated_roles("teal block left, gray block right, the pink block between them",
+                                                    ROOM)
+
+
+def test_a_goal_on_the_other_hand_than_the_words_name_is_charged():
+    left = _option("put the pink block to the left of the gray block", ("pink block", "gray block"))
+    right = _option("put the pink block to the right of the gray block", ("pink block", "gray block"))
+    assert _misses("set the pink block down just right of the gray block", [left, right]).tolist() == [1, 0]
