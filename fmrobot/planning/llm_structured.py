@@ -25,6 +25,7 @@ from pydantic.fields import FieldInfo
 
 from fmrobot.errors import PlanningError, shown
 from fmrobot.interfaces import LanguageModel, Message
+from fmrobot.llm.reprompt import ask_until_valid
 from fmrobot.llm.retry import UnusableReplyError
 from fmrobot.planning.instructions import checked_instruction
 from fmrobot.registry import describe_errors
@@ -111,21 +112,13 @@ class LlmStructuredPlanner:
                          Message(role="assistant", content=EXAMPLE_ANSWERS[form])]
         messages.append(Message(role="user", content=f"Objects: {', '.join(scene.labels) or 'none'}\n"
                                                      f"Instruction: {quoted(instruction)}{note}"))
-        errors = []
-        for attempt in range(1, self.config.max_attempts + 1):
-            answer = self.llm.generate(messages, schema=schema)
-            try:
-                plan = parse_plan(answer, schema, context)
-            except PlanningError as error:
-                errors.append(str(error))
-                messages += [Message(role="assistant", content=answer),
-                             Message(role="user", content=f"That is not a valid plan: {error}. "
-                                                          "Reply with the corrected JSON only.")]
-                continue
-            return PlanDecision(instruction=instruction, plan=plan, history=history,
-                                rationale=f"llm_structured: valid JSON plan on attempt {attempt}")
-        raise UnusableReplyError(  # a failed decision: the runner may look again and replan
-            f"no valid plan after {self.config.max_attempts} attempts; last error: {errors[-1]}")
+        reply = ask_until_valid(self.llm, messages, schema, lambda answer: parse_plan(answer, schema, context),
+                                self.config.max_attempts, (PlanningError,), what="plan")
+        if reply.value is None:  # a failed decision: the runner may look again and replan
+            raise UnusableReplyError(f"no valid plan after {self.config.max_attempts} attempts; last error: "
+                                     f"{reply.errors[-1]}")
+        return PlanDecision(instruction=instruction, plan=reply.value, history=history,
+                            rationale=f"llm_structured: valid JSON plan on attempt {reply.attempt}")
 
 
 def quoted(instruction: str) -> str:

@@ -39,6 +39,7 @@ from fmrobot.interfaces import (
     TextPart,
     camera_images,
 )
+from fmrobot.llm.reprompt import ask_until_valid
 from fmrobot.llm.retry import UnusableReplyError
 from fmrobot.planning.instructions import checked_instruction
 from fmrobot.planning.llm_structured import (
@@ -138,23 +139,17 @@ class VlmPlanner:
         help_json = help_schema(plan_json, self.config.max_help_options) if self.config.ask_for_help else None
         schema = answer_schema(plan_json, help_json) if help_json is not None else plan_json
         messages = self.messages(instruction, scene, context, history, form)
-        errors = []
-        for attempt in range(1, self.config.max_attempts + 1):
-            answer = self.llm.generate(messages, schema=schema)
-            try:
-                decided = parse_answer(answer, plan_json, help_json, context)
-            except PlanningError as error:
-                errors.append(str(error))
-                messages += [Message(role="assistant", content=answer),
-                             Message(role="user", content=f"That is not a valid answer: {error}. "
-                                                          "Reply with the corrected JSON only.")]
-                continue
-            rationale = f"vlm: valid JSON {'plan' if isinstance(decided, Plan) else 'question'} on attempt {attempt}"
-            if isinstance(decided, HelpRequest):
-                return PlanDecision(instruction=instruction, help=decided, history=history, rationale=rationale)
-            return PlanDecision(instruction=instruction, plan=decided, history=history, rationale=rationale)
-        raise UnusableReplyError(  # a failed decision: the runner may look again and replan
-            f"no valid plan after {self.config.max_attempts} attempts; last error: {errors[-1]}")
+        reply = ask_until_valid(self.llm, messages, schema,
+                                lambda answer: parse_answer(answer, plan_json, help_json, context),
+                                self.config.max_attempts, (PlanningError,))
+        decided = reply.value
+        if decided is None:  # a failed decision: the runner may look again and replan
+            raise UnusableReplyError(f"no valid plan after {self.config.max_attempts} attempts; last error: "
+                                     f"{reply.errors[-1]}")
+        rationale = f"vlm: valid JSON {'plan' if isinstance(decided, Plan) else 'question'} on attempt {reply.attempt}"
+        if isinstance(decided, HelpRequest):
+            return PlanDecision(instruction=instruction, help=decided, history=history, rationale=rationale)
+        return PlanDecision(instruction=instruction, plan=decided, history=history, rationale=rationale)
 
     def messages(self, instruction: str, scene: SceneDescription, context: PlanningContext,
                  history: Sequence[StepFeedback], form: str) -> list[Message]:

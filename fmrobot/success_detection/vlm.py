@@ -22,6 +22,7 @@ from fmrobot.interfaces import (
     TextPart,
     camera_images,
 )
+from fmrobot.llm.reprompt import ask_until_valid
 from fmrobot.registry import describe_errors
 from fmrobot.types import Observation, SkillCall, SkillSpec, SuccessVerdict
 
@@ -71,17 +72,9 @@ class VlmSuccessDetector:
         messages = [Message(role="system", content=SYSTEM),
                     Message(role="user", content=(TextPart(text="Camera images, taken just now:"), *images,
                                                   TextPart(text=question)))]
-        for _ in range(self.config.max_attempts):
-            answer = self.llm.generate(messages, schema=VerdictJSON)
-            try:
-                verdict = parse_verdict(answer)
-            except ValueError as error:
-                messages += [Message(role="assistant", content=answer),
-                             Message(role="user", content=f"That is not a valid answer: {error}. "
-                                                          "Reply with the corrected JSON only.")]
-                continue
-            return SuccessVerdict(achieved=verdict.achieved, reason=verdict.reason)
-        return None
+        verdict = ask_until_valid(self.llm, messages, VerdictJSON, parse_verdict, self.config.max_attempts,
+                                  (ValueError,)).value
+        return None if verdict is None else SuccessVerdict(achieved=verdict.achieved, reason=verdict.reason)
 
 
 def parse_verdict(answer: str) -> VerdictJSON:
