@@ -28,7 +28,7 @@ def _fmt(value: Any) -> str:
 def environment() -> dict[str, Any]:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent).stdout.strip()
+                                cwd=Path(__file__).parent, check=False).stdout.strip()
     except OSError:
         commit = ""
     return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),

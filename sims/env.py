@@ -447,4 +447,4 @@ def register_gymnasium_envs() -> list[str]:
     return sorted(ids)
 
 
-__all__ = ["EnvConfig", "TabletopEnv", "TABLE_TOP_Z", "load_task", "register_gymnasium_envs", "gymnasium_id"]
+__all__ = ["TABLE_TOP_Z", "EnvConfig", "TabletopEnv", "gymnasium_id", "load_task", "register_gymnasium_envs"]

@@ -254,7 +254,7 @@ def test_every_planner_plans_validly_or_refuses_in_one_line(instruction):
                   .plan(instruction, SCENE, CONTEXT))
     for ask in (False, True):
         planner = LlmScoringPlanner(LlmScoringConfig(ask_for_help=ask), llm=KeywordLM())
-        check_outcome(lambda: planner.plan(instruction, SCENE, CONTEXT))
+        check_outcome(lambda planner=planner: planner.plan(instruction, SCENE, CONTEXT))
 
 
 @pytest.fixture(scope="module")

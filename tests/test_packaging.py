@@ -48,7 +48,7 @@ def test_non_editable_install_runs_from_any_directory(tmp_path):
     assert all(path.startswith(str(site)) for path in where), where
     done = subprocess.run(
         [sys.executable, "-m", "fmrobot.run", "task=pick_place", "video=none", "hydra.run.dir=out"],
-        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert (elsewhere / "out" / "results.json").exists()

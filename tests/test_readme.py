@@ -10,7 +10,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def _bash_blocks() -> list[str]:
-    return re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+    return re.findall(r"```bash\n(.*?)```", README, flags=re.DOTALL)
 
 
 def test_ci_runs_exactly_the_readme_test_command():

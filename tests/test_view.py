@@ -301,7 +301,7 @@ def test_a_real_run_in_headless_chromium_filters_failures_plays_the_video_and_sh
         [sys.executable, "-m", "fmrobot.run", "task=pick_place", "perception=oracle", "planner=oracle", "seed=4",
          "episodes=2", "fault=grasp_slip", "fault.probability=0.5", "runner.max_replans=0", "video=all",
          "video.annotate=true", "annotate=true", f"hydra.run.dir={run_dir}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"), check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     episodes = json.loads((run_dir / "results.json").read_text())["episodes"]
     assert sorted(e["success"] for e in episodes) == [False, True], "the run must hold a success and a failure"

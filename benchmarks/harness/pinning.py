@@ -25,7 +25,7 @@ UNPINNED_KEYS = ("executor",)  # run mechanics, not part of what an episode comp
 def git_state(root: Path) -> dict[str, Any]:
     def git(*args: str) -> str | None:
         try:
-            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=False)
         except (OSError, subprocess.TimeoutExpired):
             return None
         return done.stdout if done.returncode == 0 else None
@@ -56,7 +56,7 @@ def fingerprint(document: Mapping[str, Any]) -> str:
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def differences(old: Mapping[str, Any], new: Mapping[str, Any], limit: int = 6) -> list[str]:

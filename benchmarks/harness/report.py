@@ -109,7 +109,7 @@ def build_report(pinned: Mapping[str, Any], records: Sequence[Mapping[str, Any]]
     starts = pinned.get("starts", [])
     return {
         "suite": suite, "source": pinned.get("source"), "fingerprint": pinned.get("fingerprint"),
-        "generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "generated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "commit": pinned.get("commit"), "dirty": pinned.get("dirty"),
         "commits": sorted({s.get("commit") or "unknown" for s in starts}),
         "starts": starts, "environment": pinned.get("environment"),

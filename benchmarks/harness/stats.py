@@ -32,12 +32,12 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
 
 # The runner wraps the reason that ended an episode; the wrapped reason names the stage.
 _WRAPPERS = (
-    re.compile(r"^gave up after \d+ replans; last failure: (?P<inner>.*)$", re.S),
-    re.compile(r"^step budget of \d+ control steps used up \((?P<inner>.*)\)$", re.S),
+    re.compile(r"^gave up after \d+ replans; last failure: (?P<inner>.*)$", re.DOTALL),
+    re.compile(r"^step budget of \d+ control steps used up \((?P<inner>.*)\)$", re.DOTALL),
 )
 # Skill failures start with the skill's name: "pick: grasp: ..." (a motion segment) or
 # "pick(object='red block'): step budget ..." (the runner's budget check).
-_SKILL = re.compile(r"^(?P<skill>[a-z][a-z0-9_]*)(?:\(.*?\))?: ", re.S)
+_SKILL = re.compile(r"^(?P<skill>[a-z][a-z0-9_]*)(?:\(.*?\))?: ", re.DOTALL)
 
 
 def classify_failure(reason: str | None) -> str:

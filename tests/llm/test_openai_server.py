@@ -9,7 +9,6 @@ refuses a list of prompts, so scoring exercises the documented choice fallback.
 
 from __future__ import annotations
 
-import os
 
 import pytest
 

@@ -39,7 +39,7 @@ def test_generate_train_and_load_through_the_perceptor(tmp_path, pick_place_env)
         [sys.executable, "-m", "fmrobot.perception.train_lit", "--data", str(data), "--out", str(model),
          "--steps", "4", "--batch", "16", "--val-every", "3"],
     ):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT, check=False)
         assert done.returncode == 0, done.stderr[-2000:]
     meta = json.loads((data / "meta.json").read_text())
     labels = [json.loads(line) for line in (data / "labels.jsonl").read_text().splitlines()]

@@ -130,5 +130,5 @@ def test_torch_vision_libraries_load_after_the_egl_renderer():
             "env = TabletopEnv(); env.reset_episode(0); env.observe(images=True)\n"
             "import open_clip, torchvision.ops\n"
             "env.close(); print('survived')")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0 and "survived" in done.stdout, done.stderr[-1500:]
