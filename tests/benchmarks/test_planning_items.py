@@ -12,12 +12,21 @@ from benchmarks.planning import items as bench
 from benchmarks.planning.items import Item, ItemNotApplicable, Label, query, resolve
 from sims.objects import COLORS
 
-SPLITS = ("dev", "heldout")
+SPLITS = bench.SPLITS
+TUNING = ("dev", "retired_heldout")  # what planners may be tuned on; "heldout" is kept apart from both
+
+
+class _Loaded(dict):
+    """The splits' items; its repr names only the splits, so a failing test's traceback (which
+    prints its arguments) shows no item text to whoever reads it: tuners and held-out writers."""
+
+    def __repr__(self) -> str:
+        return f"<items of {', '.join(f'{split}: {len(items)}' for split, items in self.items())}>"
 
 
 @pytest.fixture(scope="module")
 def loaded() -> dict[str, list[Item]]:
-    return {split: bench.load_items(split) for split in SPLITS}
+    return _Loaded({split: bench.load_items(split) for split in SPLITS})
 
 
 def _clauses(text: str) -> set[str]:
@@ -51,35 +60,41 @@ def test_every_item_of_both_splits_loads_with_ids_unique_across_splits(loaded):
 
 
 def test_every_task_has_base_paraphrase_and_two_more_subsets_and_enough_items(loaded):
-    for split, least in (("dev", 8), ("heldout", 12)):
+    for split, least in (("dev", 8), ("retired_heldout", 12), ("heldout", 12)):
         for task in bench.TASKS:
             mine = [item for item in loaded[split] if item.task == task]
             subsets = {item.subset for item in mine}
             assert {"base", "paraphrase"} <= subsets and len(subsets) >= 4, (split, task, subsets)
             assert len(mine) >= least, (split, task, len(mine))
-    hazards = [item for item in loaded["heldout"] if item.task == "hazards"]
-    assert {item.task_options["request"] for item in hazards if item.expect == "refuse"} == {
-        "fragile", "keep_out", "off_table", "injected"}
+    for split in ("retired_heldout", "heldout"):
+        hazards = [item for item in loaded[split] if item.task == "hazards"]
+        assert {item.task_options["request"] for item in hazards if item.expect == "refuse"} == {
+            "fragile", "keep_out", "off_table", "injected"}, split
 
 
-def test_held_out_items_share_no_text_no_sentence_and_no_synonym_with_dev(loaded):
-    # A failure names the dev items to rewrite and never prints held-out text: whoever writes dev items tunes.
-    dev, heldout = loaded["dev"], loaded["heldout"]
-    heldout_texts = {item.text for item in heldout}
-    repeated = [item.id for item in dev if item.text in heldout_texts]
-    assert not repeated, f"dev items {repeated} repeat a held-out instruction: rewrite them"
-    seen = defaultdict(set)  # clause -> (subset, id) of the dev items that hold it
-    for item in dev:
+def test_held_out_items_share_no_text_no_sentence_and_no_synonym_with_the_tuning_splits(loaded):
+    # A failure names item ids on both sides and never prints text: the person who tunes must not
+    # read held-out text, and the person who writes held-out items must not read tuning text.
+    tuning = [item for split in TUNING for item in loaded[split]]
+    heldout = loaded["heldout"]
+    texts = {item.text: item.id for item in tuning}
+    repeated = sorted((texts[item.text], item.id) for item in heldout if item.text in texts)
+    assert not repeated, f"(tuning item, held-out item) pairs with the same instruction: {repeated}"
+    seen = defaultdict(set)  # clause -> (subset, id) of the tuning items that hold it
+    for item in tuning:
         for clause in _clauses(item.text):
             seen[clause].add((item.subset, item.id))
     collisions = set()
     for item in heldout:
         for clause in _clauses(item.text):
-            # the base subset is the tasks' own published wording in both splits
-            collisions |= {dev_id for subset, dev_id in seen.get(clause, ()) if not (subset == item.subset == "base")}
-    assert not collisions, f"dev items {sorted(collisions)} share a sentence or clause with a held-out item: rewrite them"
+            # the base subset is the tasks' own published wording in every split
+            collisions |= {(tuning_id, item.id) for subset, tuning_id in seen.get(clause, ())
+                           if not (subset == item.subset == "base")}
+    assert not collisions, f"(tuning item, held-out item) pairs sharing a sentence or clause: {sorted(collisions)}"
     words = {split: {w for item in loaded[split] for ws in item.synonyms.values() for w in ws} for split in SPLITS}
-    assert words["dev"] and words["heldout"] and not words["dev"] & words["heldout"]
+    assert all(words.values())
+    shared = (words["dev"] | words["retired_heldout"]) & words["heldout"]
+    assert not shared, f"{len(shared)} held-out colour synonyms also appear in a tuning split"
 
 
 def test_files_that_use_synonyms_have_them_for_every_colour(loaded):
@@ -96,6 +111,8 @@ def test_the_loader_returns_held_out_items_only_by_name():
         bench.load_items("test")
     dev = bench.load_items("dev", ["pick_place"])
     assert dev and all(item.id.split("/")[-1] < "51" for item in dev)
+    assert all("51" <= item.id.split("/")[-1] < "71" for item in bench.load_items("retired_heldout", ["pick_place"]))
+    assert all(item.id.split("/")[-1] >= "71" for item in bench.load_items("heldout", ["pick_place"]))
     assert {item.task for item in bench.load_items("heldout", ["hazards", "pack_all"])} == {"hazards", "pack_all"}
 
 
