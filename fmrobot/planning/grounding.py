@@ -44,6 +44,18 @@ def words_of(text: str) -> set[str]:
     return set(word_list(text))
 
 
+#: Words after which "right" means "exactly" ("right on its rim", "right there"), not a side.
+_AFTER_INTENSIFIER = frozenset({"on", "onto", "in", "into", "inside", "at", "over", "above", "under", "below",
+                                "there", "here", "away", "now", "up", "down", "against", "through", "where"})
+
+
+def side_words_of(text: str) -> set[str]:
+    """`words_of`, without "right" where it only stresses a place ("rest it right on the rim")."""
+    words = word_list(text)
+    return {w for i, w in enumerate(words)
+            if not (w == "right" and words[i + 1:i + 2] and words[i + 1] in _AFTER_INTENSIFIER)}
+
+
 def label_words(label: str) -> tuple[str, str]:
     """(colour or first word, noun) of a label: "red block 2" -> ("red", "block"); "tray" -> ("", "tray")."""
     words = [w for w in label.lower().split() if not w.isdigit()]
@@ -100,9 +112,15 @@ def spatial_spots(words: Sequence[str], scene: SceneDescription, anchor: str | N
             continue
         if word == "middle" and after not in _KIND_WORDS | {"one"}:
             continue  # "in the middle" says where something goes, not which object it is (`stated_roles`)
+        following = [w for w in words[i + 1:i + 3] if w != "hand"][:1]
+        describes = bool(following) and following[0] in _KIND_WORDS | {"one", "ones"}  # "the leftmost bowl"
+        if not describes and _placed_after_name(words, i, scene):
+            continue  # "the gray block on the far left", "the yellow block rightmost": a place for a named object
         near = set(words[max(0, i - 4):i + 5])
         earlier = [w for w in words[:i] if w in _KIND_WORDS]
-        if phrase:  # "the block at the back goes in the bowl": the kind named just before the phrase, else after
+        if phrase and following and following[0] in _KIND_WORDS:
+            near = set(following)  # "the left-hand bowl", "the front block": the noun the phrase describes
+        elif phrase:  # "the block at the back goes in the bowl": the kind named just before the phrase, else after
             near = set(earlier[-1:]) if earlier and earlier[-1] in words[max(0, i - 4):i] else set()
             near = near or {w for w in words[i + 1:i + 4] if w in _KIND_WORDS}
         if {"one", "ones"} & near and earlier:
@@ -119,16 +137,56 @@ def spatial_spots(words: Sequence[str], scene: SceneDescription, anchor: str | N
                     found.append((i, ranked[1].label))
                 continue
             axis, sign = SUPERLATIVES[word]
-            if axis == 0 and {"it", "them"} & set(words[i + 1:i + 3]):
-                if anchor is None or anchor not in positions:
+            origin = _measured_from(words, i, scene, anchor) if axis == 0 else None
+            if origin == "":
+                continue
+            if origin is not None:  # "nearest (to) it", "the block closest to the red bowl": distance from that object
+                described = [_singular(w) for w in words[max(0, i - 3):i] if w in _KIND_WORDS][-1:]
+                if origin not in positions or (described and described[0] != kind):
+                    continue  # "the bowl nearest to it" is a bowl, not the block nearest that block
+                objects = [o for o in objects if o.label != origin]
+                if len(objects) < 2:
                     continue
-                key = [sign * float(np.linalg.norm(positions[o.label] - positions[anchor])) for o in objects]
+                key = [sign * float(np.linalg.norm(positions[o.label] - positions[origin])) for o in objects]
             else:
                 key = [sign * o.position[axis] for o in objects]
             ranked = sorted(zip(key, (o.label for o in objects)), reverse=True)
             if ranked[0][0] - ranked[1][0] >= REFERENCE_MARGIN:
                 found.append((i, ranked[0][1]))
     return found
+
+
+#: Words that name the robot (or the speaker beside it) as where a distance is measured from.
+_SPEAKER = frozenset({"you", "me", "us", "yourself", "robot", "arm", "gripper"})
+
+
+def _measured_from(words: Sequence[str], i: int, scene: SceneDescription, anchor: str | None) -> str | None:
+    """Where the distance superlative at `i` measures from: "nearest (to) it" the anchor ("" when there is
+    none), "closest to the red bowl" / "nearest the tray" that object, else (no object, "to you") the robot:
+    None."""
+    rest = list(words[i + 1:i + 6])
+    if rest[:1] in (["to"], ["from"]):
+        rest = rest[1:]
+    if not rest or rest[0] in _SPEAKER:
+        return None
+    if rest[0] in ("it", "them"):
+        return anchor or ""
+    if rest[0] in ("the", "a", "an", "that", "this"):
+        return None if rest[1:2] and rest[1] in _SPEAKER else _named_in(rest[:4], scene)
+    return None
+
+
+def _placed_after_name(words: Sequence[str], i: int, scene: SceneDescription) -> bool:
+    """The positional word at `i` follows an object its colour and noun already single out ("the gray
+    block on the far left", "set the yellow block rightmost"): it says where that object goes, not which
+    object is meant. Not when the colour is shared ("the red block furthest from you" of two red blocks)."""
+    start = i - 1
+    while start >= 0 and words[start] in ("on", "the", "at", "far", "to", "in", "is", "goes", "go", "sits", "sit"):
+        start -= 1
+    if start < 1 or words[start] not in _KIND_WORDS or words[start].endswith("s"):
+        return False
+    color, noun = words[start - 1], words[start]
+    return sum(1 for label in scene.labels if label_words(label) == (color, noun)) == 1
 
 
 def _position_phrase(words: Sequence[str], i: int) -> str:
@@ -230,7 +288,21 @@ SIDES: dict[str, tuple[int, int]] = {"left": (1, 1), "right": (1, -1), "behind":
 
 #: Words that make a side phrase after a plural select objects where they are ("the blocks that are left of ...").
 _SELECTING = frozenset({"that", "which", "whichever", "lying", "sitting", "sit", "sits", "standing", "located",
-                        "currently", "already"})
+                        "currently", "already", "only", "just"})  # "pack only the blocks in front of the tray"
+
+
+def _destination_after(words: Sequence[str], j: int) -> bool:
+    """A container destination follows the side phrase at `j` ("put the blocks on the right of the tray
+    into it"): the side phrase then says which objects, not where they go."""
+    rest = words[j + 1:j + 12]
+    for k, word in enumerate(rest):
+        if word in ("into", "inside") or (word == "in" and k > 0 and rest[k - 1] != "front"):
+            after = rest[k + 1:k + 4]
+            return bool(after) and (after[0] == "it" or any(_singular(w) in _CONTAINERS for w in after))
+    return False
+
+
+_CONTAINERS = frozenset({"tray", "bowl", "zone"})
 
 
 def side_groups(words: Sequence[str], scene: SceneDescription) -> dict[int, set[str]]:
@@ -250,7 +322,8 @@ def side_groups(words: Sequence[str], scene: SceneDescription) -> dict[int, set[
             if words[j] not in SIDES or (words[j] in ("left", "right", "front") and "of" not in words[j + 1:j + 4]
                                          and words[j - 1] not in ("its", "their")):
                 continue
-            if not (_SELECTING & set(words[i - 1:j]) or "than" in words[j + 1:j + 6]):
+            if not (_SELECTING & set(words[max(0, i - 2):j]) or "than" in words[j + 1:j + 6]
+                    or _destination_after(words, j)):
                 break  # "line up the blocks behind the bowl" says where they go, not which ones
             if words[j - 1] in ("its", "their"):
                 landmark = _last_named(words[:i], scene) or _named_in(words[j + 1:], scene)
@@ -294,7 +367,8 @@ def object_spots(instruction: str, scene: SceneDescription) -> list[tuple[int, s
         follows = words[i + 1:i + 4]
         earlier = [w for w in words[:i] if w in _KIND_WORDS]
         fitting = [label for label in same if label_words(label)[1] in follows] or [
-            label for label in same if any(_refers_back(w, earlier, {label_words(label)[1]}) for w in follows[:2])]
+            label for label in same
+            if any(_refers_back(w, earlier, _forms(label_words(label)[1])) for w in follows[:2])]
         if not fitting and len(same) == 1:
             fitting = same
         plain = [label for label in colors.get("", []) if label_words(label)[1] == word]
@@ -302,6 +376,11 @@ def object_spots(instruction: str, scene: SceneDescription) -> list[tuple[int, s
             spots.append((i, (fitting or plain)[0]))
     anchor = spots[0][1] if spots else None
     return sorted(spots + spatial_spots(words, scene, anchor))
+
+
+def _forms(noun: str) -> set[str]:
+    """A noun and its plurals, as `_refers_back` matches them."""
+    return {noun, noun + "s", noun + "es"}
 
 
 def clause_numbers(instruction: str) -> list[int]:
@@ -330,7 +409,14 @@ def stated_relations(instruction: str, scene: SceneDescription) -> set[tuple[str
         back = _on_it(between)
         if back:  # "the blue block resting on it": on the object named before, not the next one
             if k > 0 and spots[k - 1][1] != a:
-                found.add(("on", a, spots[k - 1][1]) if back == "on" else ("on", spots[k - 1][1], a))
+                it = spots[k - 1][1]
+                # "put A on B, then C on top of it": "it" is the stack so far, whose top is A.
+                for _ in range(len(found)):
+                    above = [f[1] for f in found if f[2] == it and f[1] != a]
+                    if back != "on" or not above:
+                        break
+                    it = above[0]
+                found.add(("on", a, it) if back == "on" else ("on", it, a))
             continue
         if a == b:
             continue
@@ -339,6 +425,16 @@ def stated_relations(instruction: str, scene: SceneDescription) -> set[tuple[str
         elif set(between) & {"under", "beneath", "below", "underneath"}:
             found.add(("on", b, a))
     return found
+
+
+def chain_roles(stated: set[tuple[str, str, str]]) -> set[tuple[str, str]]:
+    """(label, place) for the ends of one chain of stated stacking facts ("yellow on red on pink"): the
+    object under all the others at the bottom, the one over all the others on top."""
+    uppers, lowers = {f[1] for f in stated}, {f[2] for f in stated}
+    bottoms, tops = lowers - uppers, uppers - lowers
+    if len(stated) < 2 or len(bottoms) != 1 or len(tops) != 1 or len(uppers | lowers) != len(stated) + 1:
+        return set()
+    return {(bottoms.pop(), "bottom"), (tops.pop(), "top")}
 
 
 def _on_it(words: Sequence[str]) -> str:
@@ -380,10 +476,13 @@ def stated_roles(instruction: str, scene: SceneDescription) -> set[tuple[str, st
         if word in GROUP_ROLE_WORDS and (set(words[i + 1:i + 3]) & _GROUP_WORDS or (
                 word == "between" and (i + 1 == len(words) or numbers[i + 1] != numbers[i]))):
             word = GROUP_ROLE_WORDS[word]  # "with the gray block underneath both", "the blue one in between"
+        elif word in ("leftmost", "rightmost") and _placed_after_name(words, i, scene):
+            word = word.removesuffix("most")  # "the yellow block rightmost": its place in the row
         elif word not in ROLE_WORDS or i in referring:
             continue
-        if word in ("left", "right") and i > 0 and words[i - 1] in ("far", "your"):
-            continue  # "the zone on your right" points at an object
+        if word in ("left", "right") and i > 0 and words[i - 1] in ("far", "your") and not _placed_after_name(
+                words, i, scene):
+            continue  # "the zone on your right" points at an object; "the gray block on the far left" is a place
         inside = [(j, label) for j, label in spots if numbers[j] == numbers[i]]
         if i + 1 < len(words) and words[i + 1] == "of" and any(j > i for j, _ in inside):
             continue
@@ -412,8 +511,10 @@ def quantified_kinds(instruction: str, scene: SceneDescription) -> set[str]:
             return kinds
         after = [_singular(w) for w in words[i + 1:i + 5] if w in _KIND_WORDS]
         before = [_singular(w) for w in words[:i] if w in _KIND_WORDS]
-        # "the rest" / "the others": of the kind acted on first ("put the red block in its bowl, then the rest").
-        kind = after[0] if after and word not in _REST_WORDS else (before[:1] or after or [""])[0]
+        # "the rest" / "the others": of the kind acted on first ("put the red block in its bowl, then the rest");
+        # "the leftover blocks": the kind it qualifies.
+        qualified = i + 1 < len(words) and words[i + 1] in _KIND_WORDS
+        kind = after[0] if after and (word not in _REST_WORDS or qualified) else (before[:1] or after or [""])[0]
         found |= {kind} & kinds
     return found
 
@@ -432,6 +533,8 @@ def _quantifier_spots(words: Sequence[str]) -> list[int]:
     for i, word in enumerate(words):
         after = words[i + 1] if i + 1 < len(words) else ""
         before = words[i - 1] if i > 0 else ""
+        if word == "rest" and before not in ("the", "all", "any"):
+            continue  # "rest the block on the vase": a verb, not "the rest"
         if not (word in QUANTIFIERS or word in ("anything", "leftover", "leftovers")
                 or (word == "other" and after.endswith("s") and after in _KIND_WORDS)
                 or (word == "no" and after in _KIND_WORDS)
@@ -470,8 +573,9 @@ def reference_counts(instruction: str, scene: SceneDescription) -> dict[str, flo
             continue
         before = [w for j, w in enumerate(words[max(0, i - 3):i], max(0, i - 3)) if numbers[j] == numbers[i]]
         colored = bool(colors & set(before))  # in its own clause: "apart from the blue one, the blocks" is plain
-        if word != kind:  # a plural
-            counts[kind] = counts.get(kind, 0.0) + (0.0 if colored or i in grouped else float("inf"))
+        if word != kind:  # a plural; "the leftmost and the rightmost blocks" are those two
+            picked = colored or i in grouped or bool(positional & set(range(i - 4, i)))
+            counts[kind] = counts.get(kind, 0.0) + (0.0 if picked else float("inf"))
         elif colored or positional & set(range(i - 1, i + 4)):
             counts.setdefault(kind, 0.0)
         else:
@@ -484,13 +588,77 @@ NEGATIONS = frozenset({"except", "but", "not", "isn", "aren", "without", "leave"
                        "besides", "excluding", "save", "skip", "skipping", "keep", "keeping", "omit", "omitting"})
 
 
-def negated_labels(instruction: str, mentioned: set[str], excludable: set[str]) -> set[str]:
-    """Named objects the instruction asks to leave alone: those some goal can leave out, when the
-    instruction has a word of exclusion."""
+def negated_labels(instruction: str, mentioned: set[str], excludable: set[str],
+                   scene: SceneDescription | None = None) -> set[str]:
+    """Named objects the instruction asks to leave alone, among those some goal can leave out. Without
+    a scene: every such object, when the instruction has a word of exclusion. With one: the objects
+    named in the scope of a word of exclusion (`negation_scopes`: "all but the red one", "except the
+    green and purple blocks", "anything that isn't blue"); a colour word there that names no object
+    of its own names the excludable objects of that colour ("tidy the blocks into their bowls except
+    the yellow one": the yellow block, not its bowl)."""
     words = word_list(instruction)
-    negating = [i for i, word in enumerate(words) if word in NEGATIONS and not (
-        word in _LEAVING and set(words[i + 1:i + 3]) & (QUANTIFIERS | _REST_WORDS))]  # not "leave the rest"
-    return mentioned & excludable if negating else set()
+    colors = {label_words(label)[0] for label in (scene.labels if scene else ())} - {""}
+    scopes = negation_scopes(instruction, colors)
+    if scene is None or not scopes:
+        return mentioned & excludable if scopes else set()
+    inside = {i for scope in scopes for i in scope}
+    spots = [(i, label) for i, label in object_spots(instruction, scene) if i in inside]
+    found = {label for _, label in spots} & excludable
+    for i in inside:
+        if words[i] in colors and not any(label in excludable for j, label in spots if j == i):
+            found |= {label for label in excludable if label_words(label)[0] == words[i]}
+    return found
+
+
+def shadowed_labels(instruction: str, scene: SceneDescription, mentioned: set[str], negated: set[str]) -> set[str]:
+    """Mentioned objects named only inside a scope of exclusion with the colour of an excluded object
+    ("except the yellow one" after "bowls": the yellow bowl stands for the excluded yellow block)."""
+    colors = {label_words(label)[0] for label in negated} - {""}
+    if not colors:
+        return set()
+    scopes = negation_scopes(instruction, {label_words(label)[0] for label in scene.labels} - {""})
+    inside = {i for scope in scopes for i in scope}
+    outside = {label for i, label in object_spots(instruction, scene) if i not in inside}
+    return {label for label in mentioned - negated - outside if label_words(label)[0] in colors}
+
+
+def negation_scopes(instruction: str, colors: set[str] = frozenset()) -> list[range]:
+    """Word ranges (indices of `word_list`) a word of exclusion applies to: from it to the end of its
+    phrase, through a list of objects ("except the green and purple blocks") but not into a new clause
+    ("leave the red block out and pack the others"); when it names nothing after it, its clause
+    before it ("the red block should not be packed"). `colors`: the scene's colour words."""
+    tokens = re.findall(r"[a-z]+|[,;:.!?()]", instruction.lower())
+    words = [t for t in tokens if t.isalpha()]
+    breaks = []  # for each word, whether a clause break (punctuation) precedes it
+    pending = False
+    for token in tokens:
+        if not token.isalpha():
+            pending = True
+        else:
+            breaks.append(pending)
+            pending = False
+    breaks.append(True)
+    naming = _KIND_WORDS | {"one", "ones"} | set(colors)
+
+    def object_next(j: int) -> bool:
+        rest = [w for w in words[j:j + 3] if w not in ("the", "a", "an")]
+        return bool(rest) and rest[0] in naming
+
+    scopes = []
+    for i, word in enumerate(words):
+        if word not in NEGATIONS or (word in _LEAVING and set(words[i + 1:i + 3]) & (QUANTIFIERS | _REST_WORDS)):
+            continue  # not "leave the rest where it is"
+        end = i + 1
+        while end < len(words) and not breaks[end] and words[end] != "then":
+            if words[end] in ("and", "or", "nor") and not object_next(end + 1):
+                break
+            end += 1
+        start = i
+        if not naming & set(words[i + 1:end]):
+            while start > 0 and not breaks[start] and words[start - 1] not in ("and", "then"):
+                start -= 1
+        scopes.append(range(start, end))
+    return scopes
 
 
 #: Words that warn about an object instead of asking to act on it ("careful, the vase breaks easily").

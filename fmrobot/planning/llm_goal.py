@@ -22,8 +22,10 @@ a kind than the words may mean ("the block nearest to you and the red one" is tw
 not every block), for singling out an object the words only refer to as a group ("pack the
 blocks"), for leaving out an object a quantifier asks for ("every block", "then the
 rest", "whatever is left"), and for a side on the other hand than the one the words name
-("just right of the yellow block"). When a goal that scores within `ask_margin` of the best
-one differs from it only in what the words left open, the decision is a question listing
+("just right of the yellow block"). An exclusion reaches as far as its list of objects ("all
+but the green and purple blocks"), and any goal that leaves those out fits it, however the
+goal is worded; a chain of stacking facts ("yellow on red on pink") also fixes the tower's ends.
+When a goal that scores within `ask_margin` of the best one differs from it only in what the words left open, the decision is a question listing
 those goals, and the responder's answer picks the plan: objects the instruction does not name swapped for others
 of their kinds, another side of the same objects when the words name no side ("next to
 the bowl"), or another order of the same objects when the words ask for an order without
@@ -48,6 +50,7 @@ from fmrobot.errors import PlanningError, shown
 from fmrobot.interfaces import GoalDomain, LanguageModel
 from fmrobot.planning.grounding import (
     cautioned_labels,
+    chain_roles,
     check_reference,
     ground_colors,
     label_words,
@@ -57,6 +60,8 @@ from fmrobot.planning.grounding import (
     negated_labels,
     quantified_kinds,
     reference_counts,
+    shadowed_labels,
+    side_words_of,
     stated_relations,
     stated_roles,
     words_of,
@@ -190,13 +195,20 @@ class LlmGoalPlanner:
     @staticmethod
     def mismatch_counts(instruction: str, options: Sequence[GoalOption], named: Sequence[set[str]],
                         mentioned: set[str], scene: SceneDescription) -> np.ndarray:
-        negated = negated_labels(instruction, mentioned, {x for o in options for x in o.excluded})
+        # Objects the words exclude; a goal that leaves one out, whatever its wording, matches that.
+        negated = negated_labels(instruction, mentioned, {x for o in options for x in o.excluded}, scene)
+        # "everything that isn't blue": nothing of an excluded colour is owed to a quantifier.
+        negated_colors = {label_words(x)[0] for x in negated} - {""}
+        # A colour the exclusion names resolves to the excluded object, not another of that colour.
+        mentioned = mentioned - shadowed_labels(instruction, scene, mentioned, negated)
         # A goal that puts something beside another object, for words that name no side at all.
-        sideless = not (words_of(instruction) & RELATION_WORDS)
+        sideless = not (side_words_of(instruction) & RELATION_WORDS)
         # Stated facts ("the pink block on the green one") that a goal about both objects contradicts.
         stated = stated_relations(instruction, scene)
         # Places stated for objects in a tower or a row ("the pink block on the bottom", "the red one to its left").
         places = stated_roles(instruction, scene)
+        # A chain of stacking facts fixes the tower's ends ("stack yellow on red on pink": pink at the bottom).
+        places |= {(label, place) for label, place in chain_roles(stated) if label not in {x for x, _ in places}}
         # How many objects of each kind the words may mean beyond those they name ("the block": one).
         counts = reference_counts(instruction, scene)
         # Kinds the words ask for all of ("every block", "then the rest"): what a goal leaves out of them.
@@ -205,16 +217,21 @@ class LlmGoalPlanner:
         # Objects the words warn about are to be kept clear of, not acted on.
         warned = cautioned_labels(instruction, scene) - negated
         # The one hand the words name ("just right of the yellow block"), against goals on the other side.
-        hands = words_of(instruction) & HANDS
+        hands = side_words_of(instruction) & HANDS
         # A goal is also about the objects it gives a place ("via the green zone"), though it does not move them.
         return np.asarray([mismatches(n | {r[1] for r in o.relations if r[0] == "at"}, mentioned - warned,
-                                      set(o.excluded), negated) + len(n & warned)
+                                      negated, negated) + len(n & warned)
+                           # Acting on an object the words exclude does what they forbid, besides leaving their
+                           # exclusion unheeded: it costs twice.
+                           + len(n & negated)
                            + (sideless and bool(words_of(o.description) & SIDE_WORDS))
                            + (sum(1 for fact in stated if {fact[1], fact[2]} <= n and fact not in o.relations)
                               if any(r[0] == "on" for r in o.relations) else 0)
                            + misplaced(o, places) + unasked(n, mentioned, counts)
-                           + unsaid(mentioned_labels(o.description, scene), n, reachable, mentioned, counts)
-                           + sum(1 for x in reachable - n - negated if kind_of(x) in every)
+                           + unsaid(mentioned_labels(o.description, scene) - (negated - n), n, reachable,
+                                    mentioned - negated, counts)
+                           + sum(1 for x in reachable - n - negated if kind_of(x) in every
+                                 and label_words(x)[0] not in negated_colors)
                            + other_hand(o.description, hands)
                            for n, o in zip(named, options)], dtype=float)
 
@@ -229,7 +246,7 @@ class LlmGoalPlanner:
         ranked = ", ".join(f"{options[i].description!r} {scores[i]:.2f}" for i in order[:3])
         common = {"instruction": instruction, "rationale": f"llm_goal: {ranked}"}
         if self.config.ask_for_help and len(options) > 1:
-            said = words_of(instruction)
+            said = side_words_of(instruction)
             close = [best] + [int(i) for i in order[1:]
                               if scores[best] - scores[int(i)] < self.config.ask_margin
                               and (stands_in(named[int(i)], named[best], mentioned)
