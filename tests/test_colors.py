@@ -43,3 +43,29 @@ def test_saturated_colours_match_by_hue_and_greys_by_lightness():
     assert lexicon.ground("the jade block") == "the green block"  # the survey pairs jade with green
     assert lexicon.ground("the silver block") == "the white block"
     assert lexicon.ground("the charcoal block") == "the gray block"
+
+
+def test_names_only_the_long_list_has_are_colours_only_right_before_an_object_noun():
+    from fmrobot.colors import listed_colors
+
+    assert {"walnut", "pewter", "vermilion"} <= set(listed_colors())  # absent from the xkcd and CSS4 tables
+    lexicon = ColorLexicon(COLORS, listed_before=frozenset({"block", "bowl", "one"}))
+    assert lexicon.ground("drop the vermilion block into the pewter bowl") == "drop the red block into the gray bowl"
+    assert lexicon.ground("the vermilion one, please") == "the red one, please"  # punctuation after the noun
+    # Everyday words that the long list also names ("walnut", "lagoon") stay words elsewhere.
+    assert lexicon.ground("crack the walnut open by the lagoon") == "crack the walnut open by the lagoon"
+    # Without object nouns to look for (perception's queries), the long list is not read at all.
+    assert LEXICON.ground("the vermilion block") == "the vermilion block"
+
+
+def test_a_compound_name_in_the_long_list_pulls_a_name_towards_its_basic_colour():
+    from fmrobot.colors import named_colors
+
+    table = named_colors()
+    lexicon = ColorLexicon({c: table[c] for c in ("brown", "orange", "gray", "blue")},
+                           listed_before=frozenset({"block"}))
+    # Walnut's value is nearer orange by hue and lightness; the list's "walnut brown" decides.
+    assert lexicon.nearest(table["brown"]) == "brown"
+    assert lexicon.ground("the walnut block") == "the brown block"
+    # A grey with a compound in another colour ("graphite blue") is still matched as a grey.
+    assert lexicon.ground("the graphite block") == "the gray block"

@@ -32,7 +32,7 @@ def ground_colors(instruction: str, scene: SceneDescription) -> str:
     colors = {label.split(" ")[0] for label in scene.labels if label.split(" ")[0] in table}
     if not colors:
         return instruction
-    return ColorLexicon({c: table[c] for c in colors}).ground(instruction)
+    return ColorLexicon({c: table[c] for c in colors}, listed_before=_NAMED_BY_COLOUR).ground(instruction)
 
 
 def word_list(text: str) -> list[str]:
@@ -72,13 +72,19 @@ SUPERLATIVES: dict[str, tuple[int, int]] = {  # word -> (axis, sign): the object
 #: Nouns of the objects a task puts on the table, and their plurals.
 _KIND_WORDS = frozenset(w + end for w in ("block", "bowl", "zone", "tray", "cube", "cylinder", "vase")
                         for end in ("", "s"))
+#: Nouns a colour name may stand before: the objects' own, "one(s)", and words for a place on the table
+#: ("the walnut square" for a zone).
+_NAMED_BY_COLOUR = _KIND_WORDS | {"one", "ones", "square", "squares", "patch", "area", "spot", "region", "pad"}
+#: Nouns of the objects the robot moves.
+_MOVABLE = frozenset({"block", "cube", "cylinder"})
 #: An extreme must beat the runner-up by this much (metres) to single an object out.
 REFERENCE_MARGIN = 0.03
 
 
 def spatial_references(words: Sequence[str], scene: SceneDescription, anchor: str | None = None) -> set[str]:
     """Labels the instruction singles out by position: a superlative ("leftmost", "closest",
-    "farther"), "the middle block", or "on the left" / "far left" within four words of a kind noun
+    "farther", "furthest to the right"), an ordinal counted from a side ("the second block from the
+    left": `_ordinal_spot`), "the middle block", or "on the left" / "far left" within four words of a kind noun
     ("the block closest to you", "the leftmost bowl", "the zone on the right"), or of "one" after
     that noun was used ("the blocks ... the rightmost one"), or a positional phrase ("the block at
     the back", "the block in front", "the right-hand bowl", "the bowl beside it": `_position_phrase`,
@@ -101,8 +107,14 @@ def spatial_spots(words: Sequence[str], scene: SceneDescription, anchor: str | N
         if word in ("next", "beside", "by", "near"):
             found += _beside_spots(words, i, scene, by_kind, positions, [label for _, label in found] or [anchor])
             continue
-        if word in SUPERLATIVES and (after in ("left", "right") or "than" in words[i + 1:i + 6]):
-            continue  # "the red block furthest left" is a place; "the blocks nearer to me than the tray" a group
+        if word in ORDINALS:
+            found += _ordinal_spot(words, i, by_kind)
+            continue
+        hand = _hand_after(words, i)
+        if hand:
+            word = hand  # "the block furthest to the left": the leftmost (unless it places a named block, below)
+        elif word in SUPERLATIVES and (after in ("left", "right") or "than" in words[i + 1:i + 6]):
+            continue  # "the blocks nearer to me than the tray" are a group
         if phrase:
             word = phrase
         elif word in ("left", "right") and after != "of" and (
@@ -154,6 +166,45 @@ def spatial_spots(words: Sequence[str], scene: SceneDescription, anchor: str | N
             if ranked[0][0] - ranked[1][0] >= REFERENCE_MARGIN:
                 found.append((i, ranked[0][1]))
     return found
+
+
+#: Ordinal words, with the place they count to along a direction (-1: the far end).
+ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "last": -1}
+#: Where counting starts ("second from the left"), with the axis and sign the count runs against.
+_COUNTED_FROM = {"left": (1, 1), "right": (1, -1), "front": (0, -1), "near": (0, -1), "nearest": (0, -1),
+                 "back": (0, 1), "far": (0, 1), "farthest": (0, 1)}
+
+
+def _ordinal_spot(words: Sequence[str], i: int, by_kind: dict[str, list]) -> list[tuple[int, str]]:
+    """The object an ordinal at `i` counts to: "the second block from the left", "counting from the
+    right, the third bowl". Nothing without a kind noun right after the ordinal and a "from the ..." in
+    the same sentence, or when neighbours in the count lie within `REFERENCE_MARGIN` of each other."""
+    following = [w for w in words[i + 1:i + 2] if w in _KIND_WORDS and not w.endswith("s")]
+    near = words[max(0, i - 8):i + 8]
+    starts = [near[k + 1:k + 3] for k, w in enumerate(near) if w == "from"]
+    sides = [w for start in starts for w in start[:2] if w in _COUNTED_FROM][:1]
+    if not following or not sides:
+        return []
+    objects = by_kind.get(following[0], [])
+    axis, sign = _COUNTED_FROM[sides[0]]
+    ranked = sorted(objects, key=lambda o: -sign * o.position[axis])
+    place = ORDINALS[words[i]]
+    if len(ranked) < 2 or place >= len(ranked):
+        return []
+    place %= len(ranked)
+    keys = [sign * o.position[axis] for o in ranked]
+    neighbours = [keys[k] for k in (place - 1, place + 1) if 0 <= k < len(keys)]
+    if any(abs(keys[place] - k) < REFERENCE_MARGIN for k in neighbours):
+        return []
+    return [(i, ranked[place].label)]
+
+
+def _hand_after(words: Sequence[str], i: int) -> str:
+    """"leftmost" / "rightmost" for "furthest (to / on the) left / right" at `i`, else ""."""
+    if words[i] not in ("farthest", "furthest", "most"):
+        return ""
+    rest = [w for w in words[i + 1:i + 4] if w not in ("to", "on", "the", "over")][:1]
+    return rest[0] + "most" if rest in (["left"], ["right"]) else ""
 
 
 #: Words that name the robot (or the speaker beside it) as where a distance is measured from.
@@ -252,7 +303,8 @@ def _refers_back(word: str, earlier: Sequence[str], nouns: set[str]) -> bool:
 def mentioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
     """The perceived labels the instruction names: a label's colour word followed within three words
     by its noun (or the noun's plural), or by "one" after that noun was used ("sort the blocks but
-    leave the red one"), or alone when no other perceived label shares that colour; a label without
+    leave the red one"; before any kind is named, "the red one" is a block), or alone when no other
+    perceived label shares that colour; a label without
     a colour, all of its words; and a label the instruction singles out by position ("the leftmost
     block": `spatial_references`)."""
     words = word_list(instruction)
@@ -272,7 +324,11 @@ def mentioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
             follows = words[i + 1:i + 4]
             earlier = [w for w in words[:i] if w in _KIND_WORDS]
             if (nouns & set(follows) or colors.count(color) == 1
-                    or any(_refers_back(w, earlier, nouns) for w in follows[:2])):
+                    or any(_refers_back(w, earlier, nouns) for w in follows[:2])
+                    # "chuck the pink one in the bowl", "green ones to the green zone": before any
+                    # kind is named (any kind in the plural, for "ones"), it is something to move
+                    or (follows[:1] in (["one"], ["ones"]) and noun in _MOVABLE
+                        and not (earlier if follows[0] == "one" else [w for w in earlier if w.endswith("s")]))):
                 found[label] = i
                 break
     anchor = min(found, key=found.get) if found else None
@@ -306,16 +362,17 @@ _CONTAINERS = frozenset({"tray", "bowl", "zone"})
 
 
 def side_groups(words: Sequence[str], scene: SceneDescription) -> dict[int, set[str]]:
-    """For each plural noun the words restrict to one side of an object ("the blocks to the left of the
-    tray", "whichever blocks sit on its right-hand side", "the blocks nearer to me than the tray"), its
+    """For each plural noun (or noun after "any", "every", "each") the words restrict to one side of an
+    object ("the blocks to the left of the tray", "whichever blocks sit on its right-hand side", "the
+    blocks nearer to me than the tray", "any block in front of the tray"), its
     word index and the objects of that kind on that side. A side is read within eight words after the
     noun; the object is the one named after the side word, or for "its" the one named before the noun.
     Nothing when an object lies within `REFERENCE_MARGIN` of the dividing line."""
     positions = {o.label: np.asarray(o.position[:2]) for o in scene.objects}
     groups: dict[int, set[str]] = {}
     for i, word in enumerate(words):
-        if word not in _KIND_WORDS or not word.endswith("s"):
-            continue
+        if word not in _KIND_WORDS or not (word.endswith("s") or words[i - 1:i] in (["any"], ["every"], ["each"])):
+            continue  # "the blocks ...", or "any block that is nearer to you than the tray"
         for j in range(i + 1, min(len(words), i + 9)):
             if words[j] in _KIND_WORDS or words[j] in ("and", "then"):
                 break
@@ -492,7 +549,30 @@ def stated_roles(instruction: str, scene: SceneDescription) -> set[tuple[str, st
         after = [label for j, label in inside if j > i]
         if before or after:
             given.setdefault((before or after)[-1 if before else 0], set()).add(ROLE_WORDS.get(word, word))
+    for label, place in _listed_from_one_end(words, spots):
+        given.setdefault(label, set()).add(place)
     return {(label, places.pop()) for label, places in given.items() if len(places) == 1}
+
+
+#: Word runs that say a list goes from one end of a tower to the other, with the end it starts at.
+_FROM_ONE_END = {("top", "down"): "top", ("top", "to", "bottom"): "top", ("bottom", "up"): "bottom",
+                 ("bottom", "to", "top"): "bottom", ("top", "downwards"): "top", ("bottom", "upwards"): "bottom"}
+
+
+def _listed_from_one_end(words: Sequence[str], spots: Sequence[tuple[int, str]]) -> list[tuple[str, str]]:
+    """Places of objects listed after "from the top down" / "bottom to top" ("from the top down: yellow,
+    purple, brown"): the first at that end, the last at the other, one between them in the middle."""
+    for k in range(len(words)):
+        start = next((end for run, end in _FROM_ONE_END.items() if tuple(words[k:k + len(run)]) == run), None)
+        if start is None:
+            continue
+        listed = list(dict.fromkeys(label for j, label in spots if j > k))
+        if len(listed) < 2:
+            return []
+        other = "bottom" if start == "top" else "top"
+        places = [(listed[0], start), (listed[-1], other)]
+        return places + [(listed[1], "middle")] if len(listed) == 3 else places
+    return []
 
 
 #: Words that ask for every object of a kind (the kind named after them, or the one named before).
@@ -519,6 +599,9 @@ def quantified_kinds(instruction: str, scene: SceneDescription) -> set[str]:
     return found
 
 
+#: Plurals after "other" that mean the remaining objects of the kind named before ("and so on for the
+#: other colours", "the other ones").
+_OTHER_GROUPS = frozenset({"colours", "colors", "ones"})
 #: Quantifiers that mean the objects not yet acted on ("then the rest", "whatever is left").
 _REST_WORDS = frozenset({"rest", "remaining", "others", "leftover", "leftovers", "left"})
 #: Words that, just before a quantifier, leave those objects alone ("leave the rest where they are").
@@ -527,7 +610,8 @@ _LEAVING = frozenset({"leave", "leaving", "keep", "keeping", "ignore", "ignoring
 
 def _quantifier_spots(words: Sequence[str]) -> list[int]:
     """Indices of the words that ask for every object of a kind: a quantifier ("all", "every", "the
-    rest", "the leftovers", "anything"), "the other blocks", "no block" (left out), "whatever is left";
+    rest", "the leftovers", "anything"), "the other blocks" (or "ones", "colours"), "no block" (left out),
+    "whatever is left";
     not one that follows a word of leaving ("leave the rest where they are")."""
     spots = []
     for i, word in enumerate(words):
@@ -536,7 +620,7 @@ def _quantifier_spots(words: Sequence[str]) -> list[int]:
         if word == "rest" and before not in ("the", "all", "any"):
             continue  # "rest the block on the vase": a verb, not "the rest"
         if not (word in QUANTIFIERS or word in ("anything", "leftover", "leftovers")
-                or (word == "other" and after.endswith("s") and after in _KIND_WORDS)
+                or (word == "other" and after.endswith("s") and after in _KIND_WORDS | _OTHER_GROUPS)
                 or (word == "no" and after in _KIND_WORDS)
                 or (word == "left" and before in ("is", "are", "s", "remains", "still") and after != "of")):
             continue
@@ -664,7 +748,7 @@ def negation_scopes(instruction: str, colors: set[str] = frozenset()) -> list[ra
 #: Words that warn about an object instead of asking to act on it ("careful, the vase breaks easily").
 CAUTIONS = frozenset({"careful", "mind", "avoid", "fragile", "breaks", "break", "breakable"})
 #: Words that forbid an action: what it would end at is the object to keep clear of.
-PROHIBITIONS = frozenset({"don", "never", "stay"})  # "stay away from the vase", "stay clear of it"
+PROHIBITIONS = frozenset({"don", "never", "stay", "stays"})  # "stay away from the vase", "stay clear of it"
 
 
 def cautioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
@@ -675,7 +759,9 @@ def cautioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
     spots = object_spots(instruction, scene)
     warned = {numbers[i] for i, word in enumerate(words) if word in CAUTIONS}
     found = {label for i, label in spots if numbers[i] in warned}
-    for clause in {numbers[i] for i, word in enumerate(words) if word in PROHIBITIONS}:
+    forbidding = {numbers[i] for i, word in enumerate(words) if word in PROHIBITIONS
+                  and (word not in ("stay", "stays") or words[i + 1:i + 2] in (["away"], ["clear"], ["off"], ["out"]))}
+    for clause in forbidding:  # "stay away from the vase", not "the gray block stays put"
         named = [label for i, label in spots if numbers[i] == clause]
         found |= set(named[-1:])
     return found

@@ -29,7 +29,7 @@ When a goal that scores within `ask_margin` of the best one differs from it only
 those goals, and the responder's answer picks the plan: objects the instruction does not name swapped for others
 of their kinds, another side of the same objects when the words name no side ("next to
 the bowl"), or another order of the same objects when the words ask for an order without
-saying it.
+saying it or name none of the objects ("just build a tower of the three blocks").
 
 After a failed step the same goal is resumed at the failed step (or the pick before
 it), as the oracle planner does: steps before it are done. After the shield refused the
@@ -314,9 +314,13 @@ def other_side(other: GoalOption, best: GoalOption, other_named: set[str], best_
 
 def other_order(other: GoalOption, best: GoalOption, best_named: set[str], mentioned: set[str], said: set[str]) -> bool:
     """`other` puts the same objects in another order, and the words ask for an order without saying
-    it: they name at most one of the objects ("put them in the order we agreed")."""
-    return (bool(said & ORDER_WORDS) and set(other.objects) == set(best.objects) and other.objects != best.objects
-            and len(best_named & mentioned) <= 1)
+    it: they name at most one of the objects ("put them in the order we agreed"), or they name none
+    and the two goals' words differ ("just make a tower of the three blocks")."""
+    if set(other.objects) != set(best.objects) or other.objects == best.objects:
+        return False
+    if said & ORDER_WORDS:
+        return len(best_named & mentioned) <= 1
+    return not best_named & mentioned and other.description != best.description
 
 
 def sides_of(words: set[str]) -> set[str]:

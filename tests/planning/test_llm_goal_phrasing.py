@@ -6,6 +6,7 @@ like sides or quantifiers but are not."""
 import numpy as np
 
 from fmrobot.planning.grounding import (
+    cautioned_labels,
     chain_roles,
     mentioned_labels,
     negated_labels,
@@ -161,3 +162,74 @@ def test_words_that_look_like_sides_or_quantifiers_but_are_not():
                           ("blue zone", 0.7, -0.2))
     assert quantified_kinds("the red zone takes the red blocks, and the remaining blocks go to the other zone",
                             sorted_piles) == {"block"}
+
+
+# Three blocks in a row across the table and three bowls; the blocks' colours come in two kinds each.
+LINE = _scene(("pink block", 0.45, 0.25), ("gray block", 0.62, 0.02), ("teal block", 0.40, -0.22),
+              ("pink bowl", 0.72, 0.25), ("gray bowl", 0.75, 0.0), ("teal bowl", 0.72, -0.25))
+
+
+def test_furthest_to_one_hand_picks_the_object_at_that_end_unless_it_places_a_named_one():
+    assert "pink block" in mentioned_labels("sort only the block furthest to the left", LINE)
+    assert "teal block" in mentioned_labels("the block that sits farthest on the right goes in the gray bowl", LINE)
+    assert "teal bowl" in mentioned_labels("drop the gray block in the bowl furthest right", LINE)
+    # "the gray block furthest to the left" says where that block goes, not which block.
+    assert mentioned_labels("put the gray block furthest to the left", LINE) == {"gray block"}
+
+
+def test_one_after_a_colour_before_any_kind_is_named_is_a_block():
+    assert mentioned_labels("toss the teal one into the pink bowl", LINE) == {"teal block", "pink bowl"}
+    # "ones" looks back only to a kind named in the plural: a bowl named before does not make it a bowl.
+    assert mentioned_labels("pink ones in the pink bowl, gray ones in the gray bowl", LINE) == {
+        "pink block", "pink bowl", "gray block", "gray bowl"}
+    # After a kind was named, "one" still stands for that kind.
+    assert "teal bowl" in mentioned_labels("not the pink bowl, the teal one", LINE)
+
+
+def test_goals_in_another_order_make_a_question_when_the_words_name_none_of_the_objects():
+    planner = LlmGoalPlanner.__new__(LlmGoalPlanner)
+    planner.config = LlmGoalPlanner.Config()
+    blocks = ["pink block", "gray block", "teal block"]
+    options = [_option(f"stack the blocks with the {a} at the bottom, then the {b}, then the {c}", [a, b, c])
+               for a, b, c in (blocks, blocks[::-1])]
+    scores = np.array([-10.0, -11.0])
+    named = [about(o, LINE) for o in options]
+    asked = planner.decide("build a tower out of the three blocks", options, scores, named, set())
+    assert asked.help is not None and len(asked.help.options) == 2
+    # Naming one of them settles it (the words then say something the model can weigh) ...
+    told = planner.decide("build a tower on the pink block", options, scores, named, {"pink block"})
+    assert told.help is None
+    # ... and goals the words cannot tell apart are not a question about order.
+    same = [_option("line up the blocks behind the gray bowl", order) for order in (blocks, blocks[::-1])]
+    assert planner.decide("line up the blocks", same, scores, [about(o, LINE) for o in same], set()).help is None
+
+
+def test_an_ordinal_counts_objects_of_its_kind_from_the_side_the_words_name():
+    assert "gray block" in mentioned_labels("put the second block from the left in the teal bowl", LINE)
+    assert "teal block" in mentioned_labels("counting from the right, the first block goes in the pink bowl", LINE)
+    assert "pink bowl" in mentioned_labels("the gray block goes in the last bowl from the right", LINE)
+    # "first" that orders steps, and an ordinal with no side to count from, pick nothing out.
+    assert mentioned_labels("first put the gray block in the teal bowl", LINE) == {"gray block", "teal bowl"}
+    assert "gray block" not in mentioned_labels("the second block goes in the teal bowl", LINE)
+
+
+def test_a_group_may_be_any_block_on_one_side_and_staying_put_is_no_warning():
+    tray = _scene(("lime block", 0.35, 0.1), ("navy block", 0.40, -0.1), ("tan block", 0.70, 0.0), ("tray", 0.55, 0.0))
+    assert side_groups(word_list("any block that is nearer to you than the tray goes in it"), tray) == {
+        1: {"lime block", "navy block"}}
+    assert cautioned_labels("the navy block stays put at the bottom of the tower", tray) == set()
+    assert cautioned_labels("stay away from the navy block", tray) == {"navy block"}
+
+
+def test_a_list_from_one_end_of_the_tower_gives_each_object_its_place():
+    tower = _scene(("lime block", 0.4, 0.2), ("navy block", 0.5, 0.0), ("tan block", 0.6, -0.2))
+    assert stated_roles("from the top down: tan, lime, navy", tower) == {
+        ("tan block", "top"), ("lime block", "middle"), ("navy block", "bottom")}
+    assert stated_roles("bottom to top, the navy block then the tan one", tower) == {
+        ("navy block", "bottom"), ("tan block", "top")}
+
+
+def test_the_other_colours_or_ones_ask_for_the_rest_of_the_kind_named_first():
+    assert quantified_kinds("the teal block goes in the teal bowl, and likewise for the other colours", LINE) == {"block"}
+    assert quantified_kinds("put the pink block in its bowl and the other ones too", LINE) == {"block"}
+    assert quantified_kinds("put the pink block in the other bowl", LINE) == set()
