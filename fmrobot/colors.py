@@ -161,7 +161,7 @@ class ColorLexicon:
             word, listed = words[start], listed_colors()
             if word in listed:
                 # The list's compound names say which basic colours a name goes with ("walnut brown",
-                # "buttercup yellow"); the nearest is chosen among those, where there are any.
+                # "buttercup yellow"); those count as nearer, as survey compounds do.
                 paired = {k for k in self.known if any(f"{word} {s}" in listed or f"{s} {word}" in listed
                                                        for s in _SPELLINGS.get(k, (k,)))}
                 return 1, self.nearest(listed[word], word, paired=paired)
