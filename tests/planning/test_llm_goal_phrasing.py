@@ -21,25 +21,13 @@ from fmrobot.planning.grounding import (
     word_list,
 )
 from fmrobot.planning.llm_goal import LlmGoalPlanner, about
-from fmrobot.types import DetectedObject, GoalOption, Plan, SceneDescription, SkillCall
-
-
-def _scene(*placed):
-    """Objects at (x, y): x away from the robot, y to its left."""
-    return SceneDescription(objects=tuple(
-        DetectedObject(label=label, score=1.0, position=(x, y, 0.7), extent=(0.04,) * 3) for label, x, y in placed))
-
-
-def _option(description, objects, relations=(), excluded=()):
-    plan = Plan(steps=tuple(SkillCall(skill="pick", args={"object": o}) for o in objects))
-    return GoalOption(description=description, objects=tuple(objects), relations=relations, excluded=excluded,
-                      plan=plan)
+from tests.planning.goal_reading import misses
+from tests.planning.goal_reading import option as _option
+from tests.planning.goal_reading import scene as _scene
 
 
 def _misses(instruction, options, scene):
-    named = [about(o, scene) for o in options]
-    return LlmGoalPlanner.mismatch_counts(instruction, options, named, mentioned_labels(instruction, scene),
-                                          scene).tolist()
+    return misses(instruction, options, scene).tolist()
 
 
 # Two bowls, three blocks: the teal block lies nearest the red bowl, the olive block nearest the robot.

@@ -16,23 +16,13 @@ from fmrobot.planning.grounding import (
     word_list,
 )
 from fmrobot.planning.llm_goal import LlmGoalConfig, LlmGoalPlanner, about
-from fmrobot.types import DetectedObject, GoalOption, Plan, SceneDescription, SkillCall
-
-
-def _scene(*placed):
-    """Objects at (x, y): x away from the robot, y to its left."""
-    return SceneDescription(objects=tuple(
-        DetectedObject(label=label, score=1.0, position=(x, y, 0.7), extent=(0.04,) * 3) for label, x, y in placed))
+from tests.planning.goal_reading import misses
+from tests.planning.goal_reading import option as _option
+from tests.planning.goal_reading import scene as _scene
 
 
 BLOCKS = _scene(("teal block", 0.40, 0.20), ("pink block", 0.55, 0.00), ("gray block", 0.70, -0.20),
                 ("tray", 0.50, -0.40))
-
-
-def _option(description, objects, relations=(), excluded=()):
-    plan = Plan(steps=tuple(SkillCall(skill="pick", args={"object": o}) for o in objects))
-    return GoalOption(description=description, objects=tuple(objects), relations=relations, excluded=excluded,
-                      plan=plan)
 
 
 def _tower(bottom, middle, top):
@@ -42,8 +32,7 @@ def _tower(bottom, middle, top):
 
 
 def _misses(instruction, options, scene=BLOCKS):
-    named = [about(o, scene) for o in options]
-    return LlmGoalPlanner.mismatch_counts(instruction, options, named, mentioned_labels(instruction, scene), scene)
+    return misses(instruction, options, scene)
 
 
 def test_places_in_a_tower_or_row_are_read_per_clause_and_relations_are_not_places():
