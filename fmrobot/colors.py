@@ -156,8 +156,10 @@ class ColorLexicon:
             table = table or named_colors()
             if candidate in table:
                 return length, self.nearest(table[candidate], candidate)
+        if not self.listed_before:
+            return 0, ""
         following = [w.strip(".,;:!?'\")") for w in words[start + 1:start + 2]]
-        if self.listed_before and following and following[0] in self.listed_before:
+        if following and following[0] in self.listed_before:
             word, listed = words[start], listed_colors()
             if word in listed:
                 # The list's compound names say which basic colours a name goes with ("walnut brown",

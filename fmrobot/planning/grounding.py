@@ -138,7 +138,7 @@ def spatial_spots(words: Sequence[str], scene: SceneDescription, anchor: str | N
         if {"one", "ones"} & near and earlier:
             near.add(earlier[-1])  # "the rightmost one": the kind last named
         for kind, objects in by_kind.items():
-            if not ({kind, kind + "s", kind + "es"} & near) or len(objects) < 2:
+            if not (_forms(kind) & near) or len(objects) < 2:
                 continue
             if word == "middle":
                 if len(objects) != 3:
@@ -300,6 +300,14 @@ def _refers_back(word: str, earlier: Sequence[str], nouns: set[str]) -> bool:
     return (plural or list(earlier))[-1] in nouns
 
 
+def _one_before_any_kind(next_word: Sequence[str], earlier: Sequence[str]) -> bool:
+    """"one" after a colour before any kind is named ("chuck the pink one in the bowl"), or "ones"
+    before any kind is named in the plural ("green ones to the green zone"): something to move."""
+    if next_word == ["one"]:
+        return not earlier
+    return next_word == ["ones"] and not any(w.endswith("s") for w in earlier)
+
+
 def mentioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
     """The perceived labels the instruction names: a label's colour word followed within three words
     by its noun (or the noun's plural), or by "one" after that noun was used ("sort the blocks but
@@ -313,7 +321,7 @@ def mentioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
     found: dict[str, int] = {}  # label -> where it is first named
     for label in labels:
         color, noun = label_words(label)
-        nouns = {noun, noun + "s", noun + "es"}
+        nouns = _forms(noun)
         if not color:
             if all(w in words for w in label.lower().split() if not w.isdigit()):
                 found[label] = words.index(label.lower().split()[-1])
@@ -325,10 +333,7 @@ def mentioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
             earlier = [w for w in words[:i] if w in _KIND_WORDS]
             if (nouns & set(follows) or colors.count(color) == 1
                     or any(_refers_back(w, earlier, nouns) for w in follows[:2])
-                    # "chuck the pink one in the bowl", "green ones to the green zone": before any
-                    # kind is named (any kind in the plural, for "ones"), it is something to move
-                    or (follows[:1] in (["one"], ["ones"]) and noun in _MOVABLE
-                        and not (earlier if follows[0] == "one" else [w for w in earlier if w.endswith("s")]))):
+                    or (noun in _MOVABLE and _one_before_any_kind(follows[:1], earlier))):
                 found[label] = i
                 break
     anchor = min(found, key=found.get) if found else None
@@ -436,7 +441,7 @@ def object_spots(instruction: str, scene: SceneDescription) -> list[tuple[int, s
 
 
 def _forms(noun: str) -> set[str]:
-    """A noun and its plurals, as `_refers_back` matches them."""
+    """A noun and its plurals."""
     return {noun, noun + "s", noun + "es"}
 
 
@@ -748,7 +753,9 @@ def negation_scopes(instruction: str, colors: set[str] = frozenset()) -> list[ra
 #: Words that warn about an object instead of asking to act on it ("careful, the vase breaks easily").
 CAUTIONS = frozenset({"careful", "mind", "avoid", "fragile", "breaks", "break", "breakable"})
 #: Words that forbid an action: what it would end at is the object to keep clear of.
-PROHIBITIONS = frozenset({"don", "never", "stay", "stays"})  # "stay away from the vase", "stay clear of it"
+PROHIBITIONS = frozenset({"don", "never"})
+#: Two-word prohibitions: "stay away from the vase", "stay clear of it" (but "it stays put" forbids nothing).
+PROHIBITING_PAIRS = frozenset((stay, where) for stay in ("stay", "stays") for where in ("away", "clear", "off", "out"))
 
 
 def cautioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
@@ -759,9 +766,9 @@ def cautioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
     spots = object_spots(instruction, scene)
     warned = {numbers[i] for i, word in enumerate(words) if word in CAUTIONS}
     found = {label for i, label in spots if numbers[i] in warned}
-    forbidding = {numbers[i] for i, word in enumerate(words) if word in PROHIBITIONS
-                  and (word not in ("stay", "stays") or words[i + 1:i + 2] in (["away"], ["clear"], ["off"], ["out"]))}
-    for clause in forbidding:  # "stay away from the vase", not "the gray block stays put"
+    forbidding = {numbers[i] for i, word in enumerate(words)
+                  if word in PROHIBITIONS or tuple(words[i:i + 2]) in PROHIBITING_PAIRS}
+    for clause in forbidding:
         named = [label for i, label in spots if numbers[i] == clause]
         found |= set(named[-1:])
     return found
@@ -787,7 +794,7 @@ def check_reference(instruction: str, grounded: str, scene: SceneDescription) ->
     named = set()
     for label in scene.labels:
         for word in words_of(label):
-            named |= {word, word + "s", word + "es"}
+            named |= _forms(word)
     said = words_of(instruction) | words_of(grounded)
     if said & (named | GENERIC_REFERENCES):
         return
