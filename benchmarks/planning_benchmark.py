@@ -36,6 +36,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 from benchmarks import common
+from benchmarks.planning.items import SPLITS
 
 MODES = ("symbolic", "e2e")
 
@@ -43,7 +44,7 @@ MODES = ("symbolic", "e2e")
 def parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=MODES, default="symbolic")
-    parser.add_argument("--split", choices=("dev", "retired_heldout", "dev2", "heldout"), default="dev")
+    parser.add_argument("--split", choices=SPLITS, default="dev")
     parser.add_argument("--planners", default="oracle,scripted", help="comma-separated planner configs")
     parser.add_argument("--llm", default="smollm2", help="language model for planners that need one")
     parser.add_argument("--tasks", default="all", help="comma-separated tasks, or all")

@@ -41,10 +41,11 @@ ROOT = Path(__file__).parent / "instructions"
 #: `retired_heldout` was the held-out split until it had been measured five times and its
 #: aggregate results had steered tuning; it is tuning data now, and `heldout` is a fresh split
 #: written apart (instructions/README.md, "Splits"). `dev2` is tuning data from a writer who read no
-#: other split and no planner code, so its first run measured unseen wording once more.
-SPLITS = ("dev", "retired_heldout", "dev2", "heldout")
+#: other split and no planner code, so its first run measured unseen wording once more; `dev3`
+#: was written the same way, later.
+SPLITS = ("dev", "retired_heldout", "dev2", "dev3", "heldout")
 SEEDS = {"dev": range(100), "retired_heldout": range(1000, 1100), "dev2": range(3000, 3100),
-         "heldout": range(2000, 2100)}
+         "dev3": range(4000, 4100), "heldout": range(2000, 2100)}
 TASKS = ("pick_place", "sort_by_color", "stack_blocks", "spatial_placement", "align_line", "push_to_zone",
          "separate_piles", "pack_all", "towers_of_hanoi", "swap_blocks", "ambiguous_pick_place", "hazards")
 Subset = Literal["base", "paraphrase", "spatial", "long_horizon", "implicit", "ambiguous", "unsafe"]

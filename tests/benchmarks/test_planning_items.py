@@ -13,7 +13,7 @@ from benchmarks.planning.items import Item, ItemNotApplicable, Label, query, res
 from sims.objects import COLORS
 
 SPLITS = bench.SPLITS
-TUNING = ("dev", "retired_heldout", "dev2")  # what planners may be tuned on; "heldout" is kept apart from all of them
+TUNING = ("dev", "retired_heldout", "dev2", "dev3")  # what planners may be tuned on; "heldout" is kept apart from all of them
 
 
 class _Loaded(dict):
@@ -60,7 +60,7 @@ def test_every_item_of_both_splits_loads_with_ids_unique_across_splits(loaded):
 
 
 def test_every_task_has_base_paraphrase_and_two_more_subsets_and_enough_items(loaded):
-    for split, least in (("dev", 8), ("retired_heldout", 12), ("dev2", 8), ("heldout", 12)):
+    for split, least in (("dev", 8), ("retired_heldout", 12), ("dev2", 8), ("dev3", 8), ("heldout", 12)):
         for task in bench.TASKS:
             mine = [item for item in loaded[split] if item.task == task]
             subsets = {item.subset for item in mine}
@@ -116,7 +116,8 @@ def test_the_loader_returns_held_out_items_only_by_name():
     assert dev and all(number(item) < 51 for item in dev)
     assert all(51 <= number(item) < 71 for item in bench.load_items("retired_heldout", ["pick_place"]))
     assert all(71 <= number(item) < 81 for item in bench.load_items("heldout", ["pick_place"]))
-    assert all(number(item) >= 81 for item in bench.load_items("dev2", ["pick_place"]))
+    assert all(81 <= number(item) < 101 for item in bench.load_items("dev2", ["pick_place"]))
+    assert all(number(item) >= 101 for item in bench.load_items("dev3", ["pick_place"]))
     assert {item.task for item in bench.load_items("heldout", ["hazards", "pack_all"])} == {"hazards", "pack_all"}
 
 
