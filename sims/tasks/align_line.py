@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -232,7 +232,8 @@ class AlignLine(Task[AlignLineGoal]):
                 phrasings=(f"put the {second} in the middle, the {first} to its left and the {third} to its right",),
                 objects=goal.blocks, relations=_places(first, second, third), plan=self.oracle_plan(goal),
                 goal=goal.model_dump(mode="json")))
-        for mode in (m for m in self.config.modes if m != "ordered"):
+        # Every mode the task can judge, not only those the episode was drawn from (see spatial_placement).
+        for mode in (m for m in get_args(Mode) if m != "ordered"):
             for bowl in bowls:
                 for trio in itertools.combinations(blocks, 3):
                     near = {k: v for k, v in layout.items() if k in (*trio, *bowls)}

@@ -189,16 +189,17 @@ class SpatialPlacement(Task[SpatialGoal]):
         return judged({"relation_holds": holds, **settled(world, [goal.block], "block", on_the_table=True)})
 
     def goal_options(self, scene: SceneDescription) -> list[GoalOption]:
+        """Every relation the task can judge, whichever `relations` the episode was drawn from: which
+        relation a scene was set up for is the generator's business, and a domain narrowed to it would
+        tell the planner the side that the words may leave open ("next to the bowl")."""
         blocks = labels_of(scene, self.shape)
         others = blocks + labels_of(scene, "bowl")
         goals = []
         for block in blocks:
             refs = [o for o in others if o != block]
-            goals += [SpatialGoal(block=block, relation=side, references=(ref,))
-                      for side in SIDES if side in self.config.relations for ref in refs]
-            if "between" in self.config.relations:
-                goals += [SpatialGoal(block=block, relation="between", references=pair)
-                          for pair in itertools.combinations(refs, 2)]
+            goals += [SpatialGoal(block=block, relation=side, references=(ref,)) for side in SIDES for ref in refs]
+            goals += [SpatialGoal(block=block, relation="between", references=pair)
+                      for pair in itertools.combinations(refs, 2)]
         return [GoalOption(description=self._describe(g), objects=(g.block, *g.references), plan=self.oracle_plan(g),
                            phrasings=self._reversed(g), goal=g.model_dump(mode="json")) for g in goals]
 

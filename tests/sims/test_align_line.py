@@ -114,3 +114,12 @@ def test_the_first_two_seeds_are_one_ordered_row_and_one_row_beside_a_bowl():
     finally:
         env.close()
     assert "ordered" in modes and len(modes) == 2
+
+
+def test_the_goal_domain_lists_rows_beside_the_bowl_whichever_mode_the_episode_was_drawn_from():
+    from tests.planning.goal_reading import scene
+
+    table = scene(("red block", 0.4, 0.1), ("blue block", 0.5, -0.1), ("pink block", 0.45, 0.0),
+                  ("green bowl", 0.6, 0.2))
+    options = AlignLine(AlignLineConfig(modes=("ordered",))).goal_options(table)
+    assert {option.goal["mode"] for option in options} == {"ordered", "behind", "front"}

@@ -129,3 +129,13 @@ def test_the_oracle_plan_is_one_pick_and_one_place(spatial_env):
         episode, _ = spatial_env.reset_episode(seed)
         skills = [s.skill for s in episode.oracle_plan.steps]
         assert len(skills) == 2 and skills[0] == "pick" and skills[1].startswith("place"), skills
+
+
+def test_the_goal_domain_lists_every_relation_whichever_the_episode_was_drawn_from():
+    # A scene drawn for "left" must not tell the planner the side: "next to the bowl" leaves it open.
+    from tests.planning.goal_reading import scene
+
+    table = scene(("red block", 0.4, 0.1), ("blue block", 0.5, -0.1), ("green bowl", 0.6, 0.2))
+    options = SpatialPlacement(SpatialPlacementConfig(relations=("left",))).goal_options(table)
+    relations = {option.goal["relation"] for option in options if option.goal["block"] == "red block"}
+    assert relations == {"left", "right", "front", "behind", "between"}
