@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from functools import lru_cache
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -90,7 +90,7 @@ class ColorLexicon:
     """Restates colour words in a phrase with the nearest of a known set of colour names."""
 
     def __init__(self, known: Mapping[str, Sequence[float]], max_words: int = 3,
-                 listed_before: frozenset[str] = frozenset()):
+                 listed_before: frozenset[str] = frozenset(), kinds: Mapping[str, Collection[str]] | None = None):
         if not known:
             raise ValueError("a colour lexicon needs at least one known colour")
         self.known = {name.lower(): np.asarray(rgb, float) for name, rgb in known.items()}
@@ -99,24 +99,29 @@ class ColorLexicon:
         # The long list (`listed_colors`) names colours after everyday things ("sky", "honey"), so
         # its names are read as colours only right before one of these nouns ("the lagoon bowl").
         self.listed_before = frozenset(listed_before)
+        # noun -> the known colours that things of that noun have: "the blush bowl" is the nearest
+        # bowl colour, though an orange block may be nearer to blush than the pink bowl is.
+        self.kinds = {noun: frozenset(c for c in colors if c in self.known) for noun, colors in (kinds or {}).items()}
 
-    def nearest(self, rgb: Sequence[float], name: str | None = None, paired: set[str] | None = None) -> str:
-        """The known colour nearest to `rgb`. A saturated colour is matched by hue among the
-        saturated known colours: lightness misleads for dark and pale shades (navy is nearer
-        to gray than to blue in CIELAB, crimson to brown than to red). `name`, the word the
-        colour came from, counts as nearer to the known colours the colour survey pairs it
-        with in a compound name ("lime green", "jade green"); `paired`, when given, are those
-        known colours (for a name from another table)."""
+    def nearest(self, rgb: Sequence[float], name: str | None = None, paired: set[str] | None = None,
+                among: Collection[str] | None = None) -> str:
+        """The known colour nearest to `rgb` (of `among` only, when given). A saturated colour is
+        matched by hue among the saturated known colours: lightness misleads for dark and pale shades
+        (navy is nearer to gray than to blue in CIELAB, crimson to brown than to red). `name`, the word
+        the colour came from, counts as nearer to the known colours the colour survey pairs it with in
+        a compound name ("lime green", "jade green"); `paired`, when given, are those known colours
+        (for a name from another table)."""
         lab = rgb_to_lab(rgb)
-        saturated = [k for k, v in self._known_lab.items() if _chroma(v) >= SATURATED]
+        known_lab = {k: v for k, v in self._known_lab.items() if among is None or k in among} or self._known_lab
+        saturated = [k for k, v in known_lab.items() if _chroma(v) >= SATURATED]
         if _chroma(lab) < SATURATED or not saturated:
-            return min(self._known_lab, key=lambda k: float(np.linalg.norm(self._known_lab[k] - lab)))
+            return min(known_lab, key=lambda k: float(np.linalg.norm(known_lab[k] - lab)))
         if paired is None:
             table = named_colors() if name else {}
             paired = {k for k in self._known_lab if f"{name} {k}" in table or f"{k} {name}" in table}
 
         def cost(known: str) -> float:
-            other = self._known_lab[known]
+            other = known_lab[known]
             bonus = COMPOUND_BONUS if known in paired else 0
             return _hue_gap(lab, other) + LIGHTNESS_WEIGHT * abs(lab[0] - other[0]) - bonus
 
@@ -155,7 +160,7 @@ class ColorLexicon:
                 return length, candidate
             table = table or named_colors()
             if candidate in table:
-                return length, self.nearest(table[candidate], candidate)
+                return length, self.nearest(table[candidate], candidate, among=self._kind_after(words, start + length))
         if not self.listed_before:
             return 0, ""
         following = [w.strip(".,;:!?'\")") for w in words[start + 1:start + 2]]
@@ -166,5 +171,10 @@ class ColorLexicon:
                 # "buttercup yellow"); those count as nearer, as survey compounds do.
                 paired = {k for k in self.known if any(f"{word} {s}" in listed or f"{s} {word}" in listed
                                                        for s in _SPELLINGS.get(k, (k,)))}
-                return 1, self.nearest(listed[word], word, paired=paired)
+                return 1, self.nearest(listed[word], word, paired=paired, among=self._kind_after(words, start + 1))
         return 0, ""
+
+    def _kind_after(self, words: list[str], at: int) -> frozenset[str] | None:
+        """The known colours of the noun at `at` ("bowl" in "the blush bowl"), None for another word."""
+        following = words[at].strip(".,;:!?'\")") if at < len(words) else ""
+        return self.kinds.get(following) or None

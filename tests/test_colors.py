@@ -69,3 +69,30 @@ def test_a_compound_name_in_the_long_list_pulls_a_name_towards_its_basic_colour(
     assert lexicon.ground("the walnut block") == "the brown block"
     # A grey with a compound in another colour ("graphite blue") is still matched as a grey.
     assert lexicon.ground("the graphite block") == "the gray block"
+
+
+def test_a_colour_before_an_object_noun_is_the_nearest_colour_of_that_kind():
+    from fmrobot.colors import named_colors
+
+    table = named_colors()
+    known = {c: table[c] for c in ("orange", "pink", "blue", "cyan")}
+    kinds = {"bowl": {"pink", "blue"}, "bowls": {"pink", "blue"}, "block": {"orange", "cyan"}}
+    # Blush is nearer the orange block's colour than the pink bowl's: without kinds it reads as orange.
+    assert ColorLexicon(known).ground("the blush bowl") == "the orange bowl"
+    lexicon = ColorLexicon(known, kinds=kinds)
+    assert lexicon.ground("the blush bowl") == "the pink bowl"
+    assert lexicon.ground("the blush block, then the blush bowls.") == "the orange block, then the pink bowls."
+    # A colour the scene has is kept as said, whatever the kind ("the blue block" names no block here).
+    assert lexicon.ground("the blue block") == "the blue block"
+    # Not before a noun of a kind: all known colours, as before.
+    assert lexicon.ground("the blush one") == ColorLexicon(known).ground("the blush one")
+
+
+def test_grounding_reads_a_colour_among_the_colours_of_the_kind_it_names():
+    from fmrobot.planning.grounding import ground_colors
+    from tests.planning.goal_reading import scene
+
+    table = scene(("orange block", 0.4, 0.1), ("cyan block", 0.5, 0.0), ("pink bowl", 0.5, -0.2),
+                  ("blue bowl", 0.6, 0.2))
+    assert ground_colors("the robin's egg blue block on the left side of the blush bowl", table) == \
+        "the cyan block on the left side of the pink bowl"

@@ -32,7 +32,12 @@ def ground_colors(instruction: str, scene: SceneDescription) -> str:
     colors = {label.split(" ")[0] for label in scene.labels if label.split(" ")[0] in table}
     if not colors:
         return instruction
-    return ColorLexicon({c: table[c] for c in colors}, listed_before=_NAMED_BY_COLOUR).ground(instruction)
+    kinds: dict[str, set[str]] = {}  # "bowl", "bowls" -> the colours of the bowls
+    for label in scene.labels:
+        color, noun = label_words(label)
+        for form in _forms(noun) if color in colors else ():
+            kinds.setdefault(form, set()).add(color)
+    return ColorLexicon({c: table[c] for c in colors}, listed_before=_NAMED_BY_COLOUR, kinds=kinds).ground(instruction)
 
 
 def word_list(text: str) -> list[str]:
