@@ -64,6 +64,7 @@ from fmrobot.planning.grounding import (
     side_words_of,
     stated_relations,
     stated_roles,
+    word_list,
     words_of,
 )
 from fmrobot.planning.instructions import checked_instruction
@@ -216,8 +217,9 @@ class LlmGoalPlanner:
         reachable = {x for o in named for x in o}
         # Objects the words warn about are to be kept clear of, not acted on.
         warned = cautioned_labels(instruction, scene) - negated
-        # The one hand the words name ("just right of the yellow block"), against goals on the other side.
-        hands = side_words_of(instruction) & HANDS
+        # The one side the words name ("just right of the yellow block", "on the far side of the bowl"),
+        # against goals on another side.
+        sides = named_sides(instruction)
         # A goal is also about the objects it gives a place ("via the green zone"), though it does not move them.
         return np.asarray([mismatches(n | {r[1] for r in o.relations if r[0] == "at"}, mentioned - warned,
                                       negated, negated) + len(n & warned)
@@ -232,7 +234,7 @@ class LlmGoalPlanner:
                                     mentioned - negated, counts)
                            + sum(1 for x in reachable - n - negated if kind_of(x) in every
                                  and label_words(x)[0] not in negated_colors)
-                           + other_hand(o.description, hands)
+                           + other_hand(o.description, sides)
                            for n, o in zip(named, options)], dtype=float)
 
     def decide(self, instruction: str, options: Sequence[GoalOption], scores: np.ndarray,
@@ -330,12 +332,31 @@ def sides_of(words: set[str]) -> set[str]:
 
 #: The two sides that an instruction names by hand.
 HANDS = frozenset({"left", "right"})
+#: Phrases that name the far or near side of an object outright (unlike "far" or "closer" alone,
+#: which often pick an object out: "the block closer to you").
+DEPTH_PHRASES = {"behind": (("behind",), ("far", "side"), ("back", "side"), ("back", "of")),
+                 "front": (("front",), ("near", "side"), ("nearer", "side"), ("close", "side"),
+                           ("closer", "side"))}
+#: The four sides, as goals' words name them.
+SIDES = frozenset({"left", "right", "front", "behind"})
 
 
-def other_hand(description: str, hands: set[str]) -> int:
-    """1 when the words name one hand ("put it just left of the bowl") and the goal's words only the other."""
-    said = words_of(description) & HANDS
-    return int(len(hands) == 1 and bool(said) and not said & hands)
+def named_sides(instruction: str) -> set[str]:
+    """The sides the words name outright: a hand ("just right of"), or the far or near side ("on the far
+    side of the bowl", "behind it", "in front of")."""
+    words = word_list(instruction)
+    sides = side_words_of(instruction) & HANDS
+    for side, phrases in DEPTH_PHRASES.items():
+        if any(tuple(words[i:i + len(phrase)]) == phrase for phrase in phrases for i in range(len(words))):
+            sides.add(side)
+    return sides
+
+
+def other_hand(description: str, sides: set[str]) -> int:
+    """1 when the words name one side ("put it just left of the bowl", "on its far side") and the goal's
+    words only another."""
+    said = words_of(description) & SIDES
+    return int(len(sides) == 1 and bool(said) and not said & sides)
 
 
 def misplaced(option: GoalOption, places: set[tuple[str, str]]) -> int:

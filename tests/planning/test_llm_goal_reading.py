@@ -219,3 +219,12 @@ def test_a_goal_on_the_other_hand_than_the_words_name_is_charged():
     left = _option("put the pink block to the left of the gray block", ("pink block", "gray block"))
     right = _option("put the pink block to the right of the gray block", ("pink block", "gray block"))
     assert _misses("set the pink block down just right of the gray block", [left, right]).tolist() == [1, 0]
+
+
+def test_a_goal_on_another_side_than_the_far_or_near_side_the_words_name_is_charged():
+    sides = [_option(f"put the pink block {words} the gray block", ("pink block", "gray block"))
+             for words in ("to the left of", "behind", "in front of")]
+    assert _misses("set the pink block on the far side of the gray block", sides).tolist() == [1, 0, 1]
+    assert _misses("the pink block goes on the near side of the gray block", sides).tolist() == [1, 1, 0]
+    # "closer" alone names no side: no side is charged more than another.
+    assert len(set(_misses("put the pink block closer to the gray block", sides).tolist())) == 1
