@@ -104,6 +104,9 @@ class LlamaCppLM:
 
     Config = LlamaCppConfig
     reads_images = False  # text only: generate() refuses messages with images (ImagesNotSupportedError)
+    # generate() with a schema decodes under its grammar, one model step per token, so planners
+    # may ask for their terser JSON form (llm_structured's compact plans: half the tokens).
+    grammar_constrained = True
 
     def __init__(self, config: LlamaCppConfig | None = None):
         config = config or LlamaCppConfig()
