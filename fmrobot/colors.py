@@ -70,6 +70,21 @@ def listed_colors() -> dict[str, tuple[float, float, float]]:
 
 #: Other spellings of basic colour names in the long list.
 _SPELLINGS = {"gray": ("gray", "grey")}
+#: Basic colour names, for telling a colour word ("lapis": only "lapis blue") from a modifier ("dirty blue",
+#: "dirty pink", ...).
+_BASICS = ("red", "green", "blue", "yellow", "orange", "purple", "pink", "cyan", "brown", "gray", "grey", "white",
+           "black")
+#: Everyday words that the long list pairs with one basic colour ("full yellow", "glass green"), never read as
+#: a colour said without it.
+MODIFIERS = frozenset({"full", "empty", "spare", "extra", "free", "clean", "original", "tiny", "lower", "upper",
+                       "distant", "fancy", "pretty", "glass", "wooden", "plastic", "metal", "stone"})
+#: Words that are not part of a colour name said before a noun, though the long list has names with them
+#: ("into the blue", "middle"): function words, and words for a place or a rank ("the middle one").
+FUNCTION_WORDS = frozenset({"the", "a", "an", "into", "in", "on", "onto", "to", "of", "and", "or", "it", "its", "that",
+                            "this", "with", "for", "at", "by", "from", "each", "every", "all", "my", "your", "one",
+                            "middle", "centre", "center", "left", "right", "top", "bottom", "front", "back", "near",
+                            "far", "first", "second", "third", "last", "other", "next", "same", "big", "small",
+                            "large", "little", "biggest", "smallest", "largest", "new", "old"})
 
 SATURATED = 20.0  # CIELAB chroma from which a colour has a hue worth matching
 LIGHTNESS_WEIGHT = 0.3  # degrees of hue one unit of lightness difference is worth
@@ -163,15 +178,33 @@ class ColorLexicon:
                 return length, self.nearest(table[candidate], candidate, among=self._kind_after(words, start + length))
         if not self.listed_before:
             return 0, ""
-        following = [w.strip(".,;:!?'\")") for w in words[start + 1:start + 2]]
-        if following and following[0] in self.listed_before:
-            word, listed = words[start], listed_colors()
-            if word in listed:
+        listed = listed_colors()
+        for length in range(min(self.max_words, len(words) - start - 1), 0, -1):
+            following = words[start + length].strip(".,;:!?'\")")
+            if following not in self.listed_before:
+                continue
+            if FUNCTION_WORDS & set(words[start:start + length]):
+                continue  # the list has names like "into the blue": "drop it into the bowl" names no colour
+            name = " ".join(words[start:start + length])
+            among = self._kind_after(words, start + length)
+            if name in listed:
                 # The list's compound names say which basic colours a name goes with ("walnut brown",
                 # "buttercup yellow"); those count as nearer, as survey compounds do.
-                paired = {k for k in self.known if any(f"{word} {s}" in listed or f"{s} {word}" in listed
+                paired = {k for k in self.known if any(f"{name} {s}" in listed or f"{s} {name}" in listed
                                                        for s in _SPELLINGS.get(k, (k,)))}
-                return 1, self.nearest(listed[word], word, paired=paired, among=self._kind_after(words, start + 1))
+                return length, self.nearest(listed[name], name, paired=paired, among=among)
+            # A compound said without its basic colour ("the duck egg bowl" for "duck egg blue", "lapis" for
+            # "lapis blue"). One word only when it goes with one basic colour: words that go with many are
+            # modifiers ("dirty", "bright"), and everyday words that the list also pairs once are excluded.
+            table = table or named_colors()
+            compounds = [(known, f"{name} {spelling}") for known in self.known if name not in MODIFIERS
+                         for spelling in _SPELLINGS.get(known, (known,))]
+            compounds = [(known, c) for known, c in compounds if c in table or c in listed]
+            if compounds and (length > 1 or len({known for known, _ in compounds}) == 1 == len(
+                    {basic for basic in _BASICS if f"{name} {basic}" in table or f"{name} {basic}" in listed})):
+                known, compound = compounds[0]
+                value = table[compound] if compound in table else listed[compound]
+                return length, self.nearest(value, name, paired={known}, among=among)
         return 0, ""
 
     def _kind_after(self, words: list[str], at: int) -> frozenset[str] | None:

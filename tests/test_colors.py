@@ -96,3 +96,23 @@ def test_grounding_reads_a_colour_among_the_colours_of_the_kind_it_names():
                   ("blue bowl", 0.6, 0.2))
     assert ground_colors("the robin's egg blue block on the left side of the blush bowl", table) == \
         "the cyan block on the left side of the pink bowl"
+
+
+def test_a_compound_said_without_its_basic_colour_is_read_before_an_object_noun():
+    from fmrobot.colors import named_colors
+
+    table = named_colors()
+    assert "duck egg blue" in table and "duck egg" not in table
+    lexicon = ColorLexicon({c: table[c] for c in ("cyan", "purple", "red", "blue")},
+                           listed_before=frozenset({"block", "bowl"}))
+    assert lexicon.ground("pop it into the duck-egg bowl") == "pop it into the cyan bowl"
+    # The long list has names like "into the blue"; words like "into" and "the" are never part of one.
+    assert lexicon.ground("each into the bowl of its colour") == "each into the bowl of its colour"
+    # Nor are words for a place or a rank, though the list names a colour "middle purple".
+    assert lexicon.ground("take the middle block") == "take the middle block"
+    # One word is read so only when the list pairs it with one basic colour ("lapis blue"), and not an
+    # everyday word the list happens to pair once ("glass green", "full yellow").
+    assert lexicon.ground("the lapis bowl") == "the blue bowl"
+    greens = ColorLexicon({c: table[c] for c in ("green", "yellow", "red")}, listed_before=frozenset({"vase", "bowl"}))
+    assert greens.ground("mind the glass vase and the full bowl") == "mind the glass vase and the full bowl"
+    assert greens.ground("the dirty bowl") == "the dirty bowl"  # the list pairs "dirty" with eight colours

@@ -205,7 +205,10 @@ def _ordinal_spot(words: Sequence[str], i: int, by_kind: dict[str, list]) -> lis
 
 
 def _hand_after(words: Sequence[str], i: int) -> str:
-    """"leftmost" / "rightmost" for "furthest (to / on the) left / right" at `i`, else ""."""
+    """"leftmost" / "rightmost" for "furthest (to / on the) left / right" at `i`, or "further left" (the more
+    to the left of two), else ""."""
+    if words[i] in ("further", "farther") and words[i + 1:i + 2] in (["left"], ["right"]):
+        return words[i + 1] + "most"
     if words[i] not in ("farthest", "furthest", "most"):
         return ""
     rest = [w for w in words[i + 1:i + 4] if w not in ("to", "on", "the", "over")][:1]
@@ -485,13 +488,26 @@ def stated_relations(instruction: str, scene: SceneDescription) -> set[tuple[str
                     it = above[0]
                 found.add(("on", a, it) if back == "on" else ("on", it, a))
             continue
-        if a == b:
+        if a == b or not _reaches_next(between):
             continue
         if set(between) & {"on", "onto", "atop", "above"}:
             found.add(("on", a, b))
         elif set(between) & {"under", "beneath", "below", "underneath"}:
             found.add(("on", b, a))
     return found
+
+
+def _reaches_next(between: Sequence[str]) -> bool:
+    """Whether a stacking word between two objects relates them: not when it ends at a place of its
+    own ("the red block on the table, the yellow block onto it", "the yellow block on top and the
+    purple block as its base")."""
+    for k, word in enumerate(between):
+        if word in ("on", "onto", "atop", "above", "under", "beneath", "below", "underneath"):
+            rest = between[k + 1:]
+            if rest[:1] == ["top"] and rest[1:2] != ["of"]:
+                return False
+            return not {"table", "and", "then"} & set(rest)
+    return True
 
 
 def chain_roles(stated: set[tuple[str, str, str]]) -> set[tuple[str, str]]:
@@ -545,6 +561,9 @@ def stated_roles(instruction: str, scene: SceneDescription) -> set[tuple[str, st
             word = GROUP_ROLE_WORDS[word]  # "with the gray block underneath both", "the blue one in between"
         elif word in ("leftmost", "rightmost") and _placed_after_name(words, i, scene):
             word = word.removesuffix("most")  # "the yellow block rightmost": its place in the row
+        elif word == "table" and words[i - 2:i] == ["on", "the"] and not _LEAVING & set(
+                w for j, w in enumerate(words) if numbers[j] == numbers[i]):
+            word = "bottom"  # "start with the red block on the table": the tower's base (not "leave it on the table")
         elif word not in ROLE_WORDS or i in referring:
             continue
         if word in ("left", "right") and i > 0 and words[i - 1] in ("far", "your") and not _placed_after_name(
@@ -618,6 +637,25 @@ _REST_WORDS = frozenset({"rest", "remaining", "others", "leftover", "leftovers",
 _LEAVING = frozenset({"leave", "leaving", "keep", "keeping", "ignore", "ignoring", "except", "without"})
 
 
+#: Words that make a quantifier's objects someone's ("all of its blocks").
+_POSSESSIVES = frozenset({"its", "their", "his", "her"})
+#: Counts in words.
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+#: Words that, before "of the <plural>", say how many of them are meant ("one of the blocks", "a couple of
+#: the blocks"): some, not all.
+_PARTITIVES = {**_NUMBER_WORDS, "couple": 2, "pair": 2, "few": 2, "either": 1, "any": 1}
+
+
+def _partitive(words: Sequence[str], i: int) -> float | None:
+    """How many of the plural at `i` a partitive before it means ("two of the blocks": 2), else None."""
+    k = i - 1
+    if k >= 0 and words[k] in ("the", "these", "those", "my", "your"):
+        k -= 1
+    if k < 1 or words[k] != "of":
+        return None
+    return _PARTITIVES.get(words[k - 1])
+
+
 def _quantifier_spots(words: Sequence[str]) -> list[int]:
     """Indices of the words that ask for every object of a kind: a quantifier ("all", "every", "the
     rest", "the leftovers", "anything"), "the other blocks" (or "ones", "colours"), "no block" (left out),
@@ -629,8 +667,11 @@ def _quantifier_spots(words: Sequence[str]) -> list[int]:
         before = words[i - 1] if i > 0 else ""
         if word == "rest" and before not in ("the", "all", "any"):
             continue  # "rest the block on the vase": a verb, not "the rest"
+        if word in QUANTIFIERS and _POSSESSIVES & set(words[i + 1:i + 3]):
+            continue  # "all of its blocks": those that belong to something, not every block
         if not (word in QUANTIFIERS or word in ("anything", "leftover", "leftovers")
                 or (word == "other" and after.endswith("s") and after in _KIND_WORDS | _OTHER_GROUPS)
+                or (word == "other" and after in _NUMBER_WORDS)  # "on a tower made of the other two"
                 or (word == "no" and after in _KIND_WORDS)
                 or (word == "left" and before in ("is", "are", "s", "remains", "still") and after != "of")):
             continue
@@ -669,7 +710,8 @@ def reference_counts(instruction: str, scene: SceneDescription) -> dict[str, flo
         colored = bool(colors & set(before))  # in its own clause: "apart from the blue one, the blocks" is plain
         if word != kind:  # a plural; "the leftmost and the rightmost blocks" are those two
             picked = colored or i in grouped or bool(positional & set(range(i - 4, i)))
-            counts[kind] = counts.get(kind, 0.0) + (0.0 if picked else float("inf"))
+            some = _partitive(words, i)  # "one of the blocks", "a couple of the blocks": that many, not all
+            counts[kind] = counts.get(kind, 0.0) + (0.0 if picked else some if some else float("inf"))
         elif colored or positional & set(range(i - 1, i + 4)):
             counts.setdefault(kind, 0.0)
         else:
@@ -756,7 +798,8 @@ def negation_scopes(instruction: str, colors: set[str] = frozenset()) -> list[ra
 
 
 #: Words that warn about an object instead of asking to act on it ("careful, the vase breaks easily").
-CAUTIONS = frozenset({"careful", "mind", "avoid", "fragile", "breaks", "break", "breakable"})
+CAUTIONS = frozenset({"careful", "mind", "avoid", "fragile", "breaks", "break", "breakable", "gentle", "delicate",
+                      "antique", "precious", "valuable", "priceless", "brittle", "shatter", "shatters", "cracks"})
 #: Words that forbid an action: what it would end at is the object to keep clear of.
 PROHIBITIONS = frozenset({"don", "never"})
 #: Two-word prohibitions: "stay away from the vase", "stay clear of it" (but "it stays put" forbids nothing).

@@ -19,17 +19,19 @@ the vase breaks easily"), for a side relation the words never ask for, for contr
 stated stacking fact ("the red block on the blue one") or a stated place in a tower or row
 ("the pink block on the bottom", "the gray one to its left"), for acting on more objects of
 a kind than the words may mean ("the block nearest to you and the red one" is two blocks,
-not every block), for singling out an object the words only refer to as a group ("pack the
-blocks"), for leaving out an object a quantifier asks for ("every block", "then the
-rest", "whatever is left"), and for a side on the other hand than the one the words name
-("just right of the yellow block"). An exclusion reaches as far as its list of objects ("all
+not every block; "one of the blocks" is one, "a couple of the blocks" two), for singling out an
+object the words only refer to as a group ("pack the blocks"), for leaving out an object a
+quantifier asks for ("every block", "then the rest", "the other two", not "all of its
+blocks"), and for a side other than the one the words name outright ("just right of the
+yellow block", "on the far side of the bowl"). An exclusion reaches as far as its list of objects ("all
 but the green and purple blocks"), and any goal that leaves those out fits it, however the
 goal is worded; a chain of stacking facts ("yellow on red on pink") also fixes the tower's ends.
 When a goal that scores within `ask_margin` of the best one differs from it only in what the words left open, the decision is a question listing
 those goals, and the responder's answer picks the plan: objects the instruction does not name swapped for others
 of their kinds, another side of the same objects when the words name no side ("next to
 the bowl"), or another order of the same objects when the words ask for an order without
-saying it or name none of the objects ("just build a tower of the three blocks").
+saying it, name none of the objects ("just build a tower of the three blocks"), or name none
+of those the two orders place differently ("the green block on top of the other two").
 
 After a failed step the same goal is resumed at the failed step (or the pick before
 it), as the oracle planner does: steps before it are done. After the shield refused the
@@ -317,12 +319,17 @@ def other_side(other: GoalOption, best: GoalOption, other_named: set[str], best_
 def other_order(other: GoalOption, best: GoalOption, best_named: set[str], mentioned: set[str], said: set[str]) -> bool:
     """`other` puts the same objects in another order, and the words ask for an order without saying
     it: they name at most one of the objects ("put them in the order we agreed"), or they name none
-    and the two goals' words differ ("just make a tower of the three blocks")."""
+    and the two goals' words differ ("just make a tower of the three blocks"), or the objects the two
+    goals place differently are ones the words do not name ("the green block on top of a tower of the
+    other two", "a row with the brown block in the middle")."""
     if set(other.objects) != set(best.objects) or other.objects == best.objects:
         return False
     if said & ORDER_WORDS:
         return len(best_named & mentioned) <= 1
-    return not best_named & mentioned and other.description != best.description
+    if not best_named & mentioned:
+        return other.description != best.description
+    moved = {x for x, y in zip(other.objects, best.objects) if x != y}
+    return len(moved) >= 2 and not moved & mentioned and other.description != best.description
 
 
 def sides_of(words: set[str]) -> set[str]:

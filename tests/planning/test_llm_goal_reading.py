@@ -228,3 +228,60 @@ def test_a_goal_on_another_side_than_the_far_or_near_side_the_words_name_is_char
     assert _misses("the pink block goes on the near side of the gray block", sides).tolist() == [1, 1, 0]
     # "closer" alone names no side: no side is charged more than another.
     assert len(set(_misses("put the pink block closer to the gray block", sides).tolist())) == 1
+
+
+def test_some_of_the_blocks_means_that_many_and_leaves_which_ones_open():
+    assert reference_counts("pop one of the blocks into the tray", BLOCKS)["block"] == 1.0
+    assert reference_counts("put a couple of the blocks in the tray", BLOCKS)["block"] == 2.0
+    assert reference_counts("put the blocks in the tray", BLOCKS)["block"] == math.inf
+    every = _option("put every block in the tray", ("teal block", "pink block", "gray block", "tray"))
+    singles = [_option(f"put the {b} in the tray", (b, "tray")) for b in ("teal block", "pink block")]
+    assert _misses("pop one of the blocks into the tray", [every, *singles]).tolist() == [2, 0, 0]
+    planner = LlmGoalPlanner(LlmGoalConfig(), llm=None)
+    named = [about(o, BLOCKS) for o in singles]
+    assert planner.decide("pop one of the blocks into the tray", singles, np.array([1.0, 0.0]), named,
+                          {"tray"}).help is not None
+
+
+def test_the_other_two_are_all_the_rest_and_all_of_its_blocks_are_not_every_block():
+    assert quantified_kinds("put the teal block on top of a tower made of the other two", BLOCKS) == {"block"}
+    assert quantified_kinds("make sure the tray gets all of its blocks", BLOCKS) == set()
+    assert quantified_kinds("make sure the tray gets all the blocks", BLOCKS) == {"block"}
+
+
+def test_on_the_table_is_a_towers_base_and_on_top_before_and_is_a_place_not_a_relation():
+    words = "start with the teal block on the table, pop the pink block onto it, then the gray block"
+    assert stated_relations(words, BLOCKS) == {("on", "pink block", "teal block")}
+    assert ("teal block", "bottom") in stated_roles(words, BLOCKS)
+    assert stated_roles("leave the teal block on the table and stack the rest", BLOCKS) == set()
+    words = "a tower with the gray block on top and the teal block as its base"
+    assert stated_relations(words, BLOCKS) == set()
+    assert stated_roles(words, BLOCKS) == {("gray block", "top"), ("teal block", "bottom")}
+    assert stated_relations("the gray block on top of the teal block", BLOCKS) == {("on", "gray block", "teal block")}
+
+
+def test_orders_that_differ_only_in_objects_the_words_do_not_name_are_asked():
+    planner = LlmGoalPlanner(LlmGoalConfig(), llm=None)
+    towers = [_tower("pink block", "gray block", "teal block"), _tower("gray block", "pink block", "teal block")]
+    named = [about(o, BLOCKS) for o in towers]
+    scores = np.array([1.0, 0.0])
+    assert planner.decide("put the teal block on top of a tower made of the other two", towers, scores, named,
+                          {"teal block"}).help is not None
+    # When the words name an object the two goals place differently, they are the model's to weigh.
+    assert planner.decide("the teal block on top, the pink block under it", towers, scores, named,
+                          {"teal block", "pink block"}).help is None
+
+
+def test_further_left_picks_the_more_left_of_a_kind():
+    from fmrobot.planning.grounding import spatial_spots
+
+    bowls = _scene(("brown bowl", 0.5, 0.08), ("yellow bowl", 0.45, -0.13), ("gray block", 0.6, -0.07))
+    assert spatial_spots(word_list("put it into whichever bowl is further left"), bowls) == [(6, "brown bowl")]
+
+
+def test_words_for_a_precious_object_warn_about_it():
+    scene = _scene(("cyan block", 0.4, 0.2), ("blue bowl", 0.6, 0.0), ("glass vase", 0.5, -0.2))
+    bowl = _option("put the cyan block in the blue bowl", ("cyan block", "blue bowl"))
+    vase = _option("put the cyan block on the glass vase", ("cyan block", "glass vase"))
+    assert _misses("drop the cyan block into the blue bowl. the glass vase is an antique, so be gentle around it",
+                   [bowl, vase], scene).tolist() == [0, 2]
