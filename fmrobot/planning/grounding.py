@@ -35,7 +35,7 @@ def ground_colors(instruction: str, scene: SceneDescription) -> str:
     kinds: dict[str, set[str]] = {}  # "bowl", "bowls" -> the colours of the bowls
     for label in scene.labels:
         color, noun = label_words(label)
-        for form in _forms(noun) if color in colors else ():
+        for form in noun_forms(noun) if color in colors else ():
             kinds.setdefault(form, set()).add(color)
     return ColorLexicon({c: table[c] for c in colors}, listed_before=_NAMED_BY_COLOUR, kinds=kinds).ground(instruction)
 
@@ -143,7 +143,7 @@ def spatial_spots(words: Sequence[str], scene: SceneDescription, anchor: str | N
         if {"one", "ones"} & near and earlier:
             near.add(earlier[-1])  # "the rightmost one": the kind last named
         for kind, objects in by_kind.items():
-            if not (_forms(kind) & near) or len(objects) < 2:
+            if not (noun_forms(kind) & near) or len(objects) < 2:
                 continue
             if word == "middle":
                 if len(objects) != 3:
@@ -329,7 +329,7 @@ def mentioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
     found: dict[str, int] = {}  # label -> where it is first named
     for label in labels:
         color, noun = label_words(label)
-        nouns = _forms(noun)
+        nouns = noun_forms(noun)
         if not color:
             if all(w in words for w in label.lower().split() if not w.isdigit()):
                 found[label] = words.index(label.lower().split()[-1])
@@ -438,7 +438,7 @@ def object_spots(instruction: str, scene: SceneDescription) -> list[tuple[int, s
         earlier = [w for w in words[:i] if w in _KIND_WORDS]
         fitting = [label for label in same if label_words(label)[1] in follows] or [
             label for label in same
-            if any(_refers_back(w, earlier, _forms(label_words(label)[1])) for w in follows[:2])]
+            if any(_refers_back(w, earlier, noun_forms(label_words(label)[1])) for w in follows[:2])]
         if not fitting and len(same) == 1:
             fitting = same
         plain = [label for label in colors.get("", []) if label_words(label)[1] == word]
@@ -448,7 +448,7 @@ def object_spots(instruction: str, scene: SceneDescription) -> list[tuple[int, s
     return sorted(spots + spatial_spots(words, scene, anchor))
 
 
-def _forms(noun: str) -> set[str]:
+def noun_forms(noun: str) -> set[str]:
     """A noun and its plurals."""
     return {noun, noun + "s", noun + "es"}
 
@@ -842,7 +842,7 @@ def check_reference(instruction: str, grounded: str, scene: SceneDescription) ->
     named = set()
     for label in scene.labels:
         for word in words_of(label):
-            named |= _forms(word)
+            named |= noun_forms(word)
     said = words_of(instruction) | words_of(grounded)
     if said & (named | GENERIC_REFERENCES):
         return

@@ -58,6 +58,7 @@ from fmrobot.planning.grounding import (
     label_words,
     mentioned_labels,
     mismatches,
+    noun_forms,
     named_labels,
     negated_labels,
     quantified_kinds,
@@ -222,6 +223,10 @@ class LlmGoalPlanner:
         # The one side the words name ("just right of the yellow block", "on the far side of the bowl"),
         # against goals on another side.
         sides = named_sides(instruction)
+        # Kinds of object the words refer to: a goal that also involves a kind they never mention ("line up the
+        # blocks behind the bowl" for words about blocks alone) is charged once for it.
+        said_kinds = every | {kind_of(x) for x in mentioned} | {k for k in map(kind_of, reachable) if noun_forms(
+            k) & set(word_list(instruction))}
         # A goal is also about the objects it gives a place ("via the green zone"), though it does not move them.
         return np.asarray([mismatches(n | {r[1] for r in o.relations if r[0] == "at"}, mentioned - warned,
                                       negated, negated) + len(n & warned)
@@ -237,7 +242,7 @@ class LlmGoalPlanner:
                            + sum(1 for x in reachable - n - negated if kind_of(x) in every
                                  and label_words(x)[0] not in negated_colors)
                            + other_hand(o.description, sides)
-                           for n, o in zip(named, options)], dtype=float)
+                           for n, o in zip(named, options)], dtype=float) + unsaid_kinds(named, said_kinds)
 
     def decide(self, instruction: str, options: Sequence[GoalOption], scores: np.ndarray,
                named: Sequence[set[str]], mentioned: set[str]) -> PlanDecision:
@@ -250,7 +255,7 @@ class LlmGoalPlanner:
         ranked = ", ".join(f"{options[i].description!r} {scores[i]:.2f}" for i in order[:3])
         common = {"instruction": instruction, "rationale": f"llm_goal: {ranked}"}
         if self.config.ask_for_help and len(options) > 1:
-            said = side_words_of(instruction)
+            said = side_words_of(instruction) | named_sides(instruction)
             close = [best] + [int(i) for i in order[1:]
                               if scores[best] - scores[int(i)] < self.config.ask_margin
                               and (stands_in(named[int(i)], named[best], mentioned)
@@ -329,7 +334,16 @@ def other_order(other: GoalOption, best: GoalOption, best_named: set[str], menti
     if not best_named & mentioned:
         return other.description != best.description
     moved = {x for x, y in zip(other.objects, best.objects) if x != y}
-    return len(moved) >= 2 and not moved & mentioned and other.description != best.description
+    return (len(moved) >= 2 and not moved & mentioned and other.description != best.description
+            and _template(other) == _template(best))  # only the order differs, not the side or the kind of goal
+
+
+def _template(option: GoalOption) -> str:
+    """A goal's words with its objects' names left out: the same for two orders of one kind of goal."""
+    text = option.description
+    for label in sorted(option.objects, key=len, reverse=True):
+        text = text.replace(label, "{}")
+    return text
 
 
 def sides_of(words: set[str]) -> set[str]:
@@ -341,9 +355,10 @@ def sides_of(words: set[str]) -> set[str]:
 HANDS = frozenset({"left", "right"})
 #: Phrases that name the far or near side of an object outright (unlike "far" or "closer" alone,
 #: which often pick an object out: "the block closer to you").
-DEPTH_PHRASES = {"behind": (("behind",), ("far", "side"), ("back", "side"), ("back", "of")),
+DEPTH_PHRASES = {"behind": (("behind",), ("far", "side"), ("back", "side"), ("back", "of"), ("side", "away")),
                  "front": (("front",), ("near", "side"), ("nearer", "side"), ("close", "side"),
-                           ("closer", "side"))}
+                           ("closer", "side"), ("side", "facing", "you"), ("side", "facing", "me"),
+                           ("side", "nearest", "you"), ("side", "closest", "to", "you"))}
 #: The four sides, as goals' words name them.
 SIDES = frozenset({"left", "right", "front", "behind"})
 
@@ -353,6 +368,8 @@ def named_sides(instruction: str) -> set[str]:
     side of the bowl", "behind it", "in front of")."""
     words = word_list(instruction)
     sides = side_words_of(instruction) & HANDS
+    if any(w == "between" and {"me", "you"} & set(words[i + 1:i + 6]) for i, w in enumerate(words)):
+        sides.add("front")  # "between me and the bowl", "between it and me": the side facing the robot
     for side, phrases in DEPTH_PHRASES.items():
         if any(tuple(words[i:i + len(phrase)]) == phrase for phrase in phrases for i in range(len(words))):
             sides.add(side)
@@ -394,6 +411,14 @@ def unsaid(spelled: set[str], named: set[str], reachable: set[str], mentioned: s
 
     return sum(1 for label in spelled - mentioned
                if counts.get(kind_of(label)) == float("inf") and partial(kind_of(label)))
+
+
+def unsaid_kinds(named: Sequence[set[str]], said: set[str]) -> np.ndarray:
+    """1 for a goal that involves a kind of object the words never refer to, where another goal does not
+    ("line up the blocks behind the bowl" for "a line of blocks with the blue one on the far left"); a kind
+    every goal involves costs nothing ("the heap" is blocks whatever the goal)."""
+    flags = np.asarray([bool({kind_of(x) for x in n} - said) for n in named], dtype=float)
+    return flags - flags.min() if len(flags) else flags
 
 
 def kind_of(label: str) -> str:
