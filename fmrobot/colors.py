@@ -193,19 +193,30 @@ class ColorLexicon:
                 paired = {k for k in self.known if any(f"{name} {s}" in listed or f"{s} {name}" in listed
                                                        for s in _SPELLINGS.get(k, (k,)))}
                 return length, self.nearest(listed[name], name, paired=paired, among=among)
-            # A compound said without its basic colour ("the duck egg bowl" for "duck egg blue", "lapis" for
-            # "lapis blue"). One word only when it goes with one basic colour: words that go with many are
-            # modifiers ("dirty", "bright"), and everyday words that the list also pairs once are excluded.
-            table = table or named_colors()
-            compounds = [(known, f"{name} {spelling}") for known in self.known if name not in MODIFIERS
-                         for spelling in _SPELLINGS.get(known, (known,))]
-            compounds = [(known, c) for known, c in compounds if c in table or c in listed]
-            if compounds and (length > 1 or len({known for known, _ in compounds}) == 1 == len(
-                    {basic for basic in _BASICS if f"{name} {basic}" in table or f"{name} {basic}" in listed})):
-                known, compound = compounds[0]
-                value = table[compound] if compound in table else listed[compound]
+            compound = self._compound(name, length == 1, table or named_colors(), listed)
+            if compound:
+                known, value = compound
                 return length, self.nearest(value, name, paired={known}, among=among)
         return 0, ""
+
+    def _compound(self, name: str, single: bool, table: Mapping, listed: Mapping):
+        """(known colour, value) for a compound said without its basic colour ("the duck egg bowl" for
+        "duck egg blue", "lapis" for "lapis blue"), else None. One word only when it goes with one basic
+        colour: words that go with many are modifiers ("dirty", "bright"), and everyday words that the
+        list also pairs once are excluded (MODIFIERS)."""
+        if name in MODIFIERS:
+            return None
+
+        def value(compound: str):
+            return table[compound] if compound in table else listed.get(compound)
+
+        found = [(known, value(f"{name} {spelling}")) for known in self.known
+                 for spelling in _SPELLINGS.get(known, (known,))]
+        found = [(known, rgb) for known, rgb in found if rgb is not None]
+        if single and (len({known for known, _ in found}) != 1
+                       or sum(value(f"{name} {basic}") is not None for basic in _BASICS) != 1):
+            return None
+        return found[0] if found else None
 
     def _kind_after(self, words: list[str], at: int) -> frozenset[str] | None:
         """The known colours of the noun at `at` ("bowl" in "the blush bowl"), None for another word."""

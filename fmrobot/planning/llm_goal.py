@@ -225,8 +225,9 @@ class LlmGoalPlanner:
         sides = named_sides(instruction)
         # Kinds of object the words refer to: a goal that also involves a kind they never mention ("line up the
         # blocks behind the bowl" for words about blocks alone) is charged once for it.
-        said_kinds = every | {kind_of(x) for x in mentioned} | {k for k in map(kind_of, reachable) if noun_forms(
-            k) & set(word_list(instruction))}
+        words = set(word_list(instruction))
+        said_kinds = every | {kind_of(x) for x in mentioned} | {k for k in map(kind_of, reachable)
+                                                                 if noun_forms(k) & words}
         # A goal is also about the objects it gives a place ("via the green zone"), though it does not move them.
         return np.asarray([mismatches(n | {r[1] for r in o.relations if r[0] == "at"}, mentioned - warned,
                                       negated, negated) + len(n & warned)
