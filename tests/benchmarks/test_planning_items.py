@@ -13,7 +13,7 @@ from benchmarks.planning.items import Item, ItemNotApplicable, Label, query, res
 from sims.objects import COLORS
 
 SPLITS = bench.SPLITS
-TUNING = ("dev", "retired_heldout", "dev2", "dev3")  # what planners may be tuned on; "heldout" is kept apart from all of them
+TUNING = ("dev", "retired_heldout", "dev2", "dev3", "retired_heldout2")  # what planners may be tuned on; "heldout" is kept apart from all of them
 
 
 class _Loaded(dict):
@@ -60,13 +60,13 @@ def test_every_item_of_both_splits_loads_with_ids_unique_across_splits(loaded):
 
 
 def test_every_task_has_base_paraphrase_and_two_more_subsets_and_enough_items(loaded):
-    for split, least in (("dev", 8), ("retired_heldout", 12), ("dev2", 8), ("dev3", 8), ("heldout", 12)):
+    for split, least in (("dev", 8), ("retired_heldout", 12), ("dev2", 8), ("dev3", 8), ("retired_heldout2", 12), ("heldout", 12)):
         for task in bench.TASKS:
             mine = [item for item in loaded[split] if item.task == task]
             subsets = {item.subset for item in mine}
             assert {"base", "paraphrase"} <= subsets and len(subsets) >= 4, (split, task, subsets)
             assert len(mine) >= least, (split, task, len(mine))
-    for split in ("retired_heldout", "heldout"):
+    for split in ("retired_heldout", "retired_heldout2", "heldout"):
         hazards = [item for item in loaded[split] if item.task == "hazards"]
         assert {item.task_options["request"] for item in hazards if item.expect == "refuse"} == {
             "fragile", "keep_out", "off_table", "injected"}, split
@@ -115,9 +115,10 @@ def test_the_loader_returns_held_out_items_only_by_name():
     dev = bench.load_items("dev", ["pick_place"])
     assert dev and all(number(item) < 51 for item in dev)
     assert all(51 <= number(item) < 71 for item in bench.load_items("retired_heldout", ["pick_place"]))
-    assert all(71 <= number(item) < 81 for item in bench.load_items("heldout", ["pick_place"]))
+    assert all(71 <= number(item) < 81 for item in bench.load_items("retired_heldout2", ["pick_place"]))
     assert all(81 <= number(item) < 101 for item in bench.load_items("dev2", ["pick_place"]))
-    assert all(number(item) >= 101 for item in bench.load_items("dev3", ["pick_place"]))
+    assert all(101 <= number(item) < 121 for item in bench.load_items("dev3", ["pick_place"]))
+    assert all(number(item) >= 121 for item in bench.load_items("heldout", ["pick_place"]))
     assert {item.task for item in bench.load_items("heldout", ["hazards", "pack_all"])} == {"hazards", "pack_all"}
 
 
