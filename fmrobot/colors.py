@@ -89,6 +89,10 @@ FUNCTION_WORDS = frozenset({"the", "a", "an", "into", "in", "on", "onto", "to", 
 SATURATED = 20.0  # CIELAB chroma from which a colour has a hue worth matching
 LIGHTNESS_WEIGHT = 0.3  # degrees of hue one unit of lightness difference is worth
 COMPOUND_BONUS = 10.0  # degrees of hue a compound name in the survey is worth
+# Degrees of hue the basic colour word that ends a compound name is worth ("walnut brown", "salmon pink",
+# "burnt orange"): the word people add to say which colour they mean. A name whose value lies far from its
+# basic word still goes to the nearer colour ("robin's egg blue" to cyan where cyan is known).
+HEAD_BONUS = 30.0
 
 
 def _chroma(lab: np.ndarray) -> float:
@@ -119,13 +123,14 @@ class ColorLexicon:
         self.kinds = {noun: frozenset(c for c in colors if c in self.known) for noun, colors in (kinds or {}).items()}
 
     def nearest(self, rgb: Sequence[float], name: str | None = None, paired: set[str] | None = None,
-                among: Collection[str] | None = None) -> str:
+                among: Collection[str] | None = None, head: str | None = None) -> str:
         """The known colour nearest to `rgb` (of `among` only, when given). A saturated colour is
         matched by hue among the saturated known colours: lightness misleads for dark and pale shades
         (navy is nearer to gray than to blue in CIELAB, crimson to brown than to red). `name`, the word
         the colour came from, counts as nearer to the known colours the colour survey pairs it with in
         a compound name ("lime green", "jade green"); `paired`, when given, are those known colours
-        (for a name from another table)."""
+        (for a name from another table); `head`, the basic colour word the name ends with, counts as nearer
+        still (HEAD_BONUS)."""
         lab = rgb_to_lab(rgb)
         known_lab = {k: v for k, v in self._known_lab.items() if among is None or k in among} or self._known_lab
         saturated = [k for k, v in known_lab.items() if _chroma(v) >= SATURATED]
@@ -137,7 +142,7 @@ class ColorLexicon:
 
         def cost(known: str) -> float:
             other = known_lab[known]
-            bonus = COMPOUND_BONUS if known in paired else 0
+            bonus = (COMPOUND_BONUS if known in paired else 0) + (HEAD_BONUS if known == head else 0)
             return _hue_gap(lab, other) + LIGHTNESS_WEIGHT * abs(lab[0] - other[0]) - bonus
 
         return min(saturated, key=cost)
@@ -175,7 +180,9 @@ class ColorLexicon:
                 return length, candidate
             table = table or named_colors()
             if candidate in table:
-                return length, self.nearest(table[candidate], candidate, among=self._kind_after(words, start + length))
+                length, head = _with_head(words, start, length)
+                return length, self.nearest(table[candidate], candidate, among=self._kind_for(words, start, length),
+                                            head=head)
         if not self.listed_before:
             return 0, ""
         listed = listed_colors()
@@ -186,13 +193,15 @@ class ColorLexicon:
             if FUNCTION_WORDS & set(words[start:start + length]):
                 continue  # the list has names like "into the blue": "drop it into the bowl" names no colour
             name = " ".join(words[start:start + length])
-            among = self._kind_after(words, start + length)
+            among = self._kind_for(words, start, length)
             if name in listed:
                 # The list's compound names say which basic colours a name goes with ("walnut brown",
                 # "buttercup yellow"); those count as nearer, as survey compounds do.
                 paired = {k for k in self.known if any(f"{name} {s}" in listed or f"{s} {name}" in listed
                                                        for s in _SPELLINGS.get(k, (k,)))}
-                return length, self.nearest(listed[name], name, paired=paired, among=among)
+                length, head = _with_head(words, start, length)
+                among = self._kind_for(words, start, length)
+                return length, self.nearest(listed[name], name, paired=paired, among=among, head=head)
             compound = self._compound(name, length == 1, table or named_colors(), listed)
             if compound:
                 known, value = compound
@@ -218,7 +227,35 @@ class ColorLexicon:
             return None
         return found[0] if found else None
 
+    def _kind_for(self, words: list[str], start: int, length: int) -> frozenset[str] | None:
+        """The known colours a colour name (`length` words at `start`) is read among: those of the noun
+        right after it ("the blush bowl"); for a name with no noun of a kind after it, those of the last
+        kind named before it in the plural ("the three blocks in a line: flamingo at the left end"); else
+        None (all of them)."""
+        after = self._kind_after(words, start + length)
+        if after is not None or not self.kinds:
+            return after
+        following = words[start + length].strip(".,;:!?'\")") if start + length < len(words) else ""
+        if following in self.kinds:
+            return None
+        before = [w.strip(".,;:!?'\")") for w in words[:start]]
+        named = [w for w in before if w in self.kinds]
+        return self.kinds[named[-1]] or None if named and named[-1].endswith("s") else None
+
     def _kind_after(self, words: list[str], at: int) -> frozenset[str] | None:
         """The known colours of the noun at `at` ("bowl" in "the blush bowl"), None for another word."""
         following = words[at].strip(".,;:!?'\")") if at < len(words) else ""
         return self.kinds.get(following) or None
+
+
+def _with_head(words: Sequence[str], start: int, length: int) -> tuple[int, str | None]:
+    """(words the colour name takes, its basic colour word): the name's last word when that is a basic
+    colour ("lime green"), or a basic colour word said right after the name, which then belongs to it
+    ("stone gray", "lavender purple" are one colour each, not two)."""
+    last = words[start + length - 1]
+    after = words[start + length] if start + length < len(words) else ""
+    if last not in _BASICS and after in _BASICS:
+        length, last = length + 1, after
+    if last not in _BASICS:
+        return length, None
+    return length, "gray" if last == "grey" else last

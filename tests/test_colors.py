@@ -116,3 +116,36 @@ def test_a_compound_said_without_its_basic_colour_is_read_before_an_object_noun(
     greens = ColorLexicon({c: table[c] for c in ("green", "yellow", "red")}, listed_before=frozenset({"vase", "bowl"}))
     assert greens.ground("mind the glass vase and the full bowl") == "mind the glass vase and the full bowl"
     assert greens.ground("the dirty bowl") == "the dirty bowl"  # the list pairs "dirty" with eight colours
+
+
+def test_the_basic_colour_word_that_ends_a_compound_name_decides_between_near_colours():
+    from fmrobot.colors import named_colors
+
+    table = named_colors()
+    lexicon = ColorLexicon({c: table[c] for c in ("red", "brown", "orange", "pink", "purple", "gray", "green",
+                                                  "yellow", "blue", "cyan")},
+                           listed_before=frozenset({"block", "bowl"}))
+    # By hue alone these land on a neighbour ("salmon pink" on red, "burnt orange" on brown); the word that
+    # ends the name says which colour is meant.
+    assert lexicon.ground("the salmon pink block") == "the pink block"
+    assert lexicon.ground("the burnt orange bowl") == "the orange bowl"
+    assert lexicon.ground("the olive green block") == "the green block"
+    # A basic colour word said right after a colour name is part of it: one colour, not two.
+    assert lexicon.ground("the lavender purple block") == "the purple block"
+    assert lexicon.ground("the stone grey block") == "the gray block"
+    # A name whose value is far from its basic word still goes to the nearer colour.
+    assert lexicon.ground("the turquoise blue bowl") == "the cyan bowl"
+
+
+def test_a_colour_said_without_a_noun_after_a_plural_is_read_among_that_kinds_colours():
+    from fmrobot.planning.grounding import ground_colors
+    from tests.planning.goal_reading import scene
+
+    table = scene(("pink block", 0.37, 0.25), ("brown block", 0.59, 0.06), ("blue block", 0.39, 0.09),
+                  ("orange bowl", 0.41, -0.11))
+    # Cinnamon is nearer the orange bowl's colour; after "the three blocks" it is one of the blocks.
+    assert ground_colors("the three blocks in one line: cinnamon in the centre", table) == \
+        "the three blocks in one line: brown in the centre"
+    assert ground_colors("cinnamon in the centre", table) == "orange in the centre"
+    # An everyday noun for a kind ("cube") narrows the colours as the kind's own noun does.
+    assert ground_colors("the cinnamon cube", table) == "the brown cube"
