@@ -35,14 +35,53 @@ def ground_colors(instruction: str, scene: SceneDescription) -> str:
     kinds: dict[str, set[str]] = {}  # "bowl", "bowls" -> the colours of the bowls
     for label in scene.labels:
         color, noun = label_words(label)
-        for form in noun_forms(noun) if color in colors else ():
+        synonyms = {word for word, kind in NOUN_SYNONYMS.items() if kind.removesuffix("s") == noun}
+        for form in noun_forms(noun) | synonyms if color in colors else ():  # "the cinnamon cube" is a block
             kinds.setdefault(form, set()).add(color)
     return ColorLexicon({c: table[c] for c in colors}, listed_before=_NAMED_BY_COLOUR, kinds=kinds).ground(instruction)
 
 
+#: Everyday nouns for the kinds of object the tasks use, with the noun the scene's labels use.
+NOUN_SYNONYMS = {"cube": "block", "cubes": "blocks", "dish": "bowl", "dishes": "bowls", "square": "zone",
+                 "squares": "zones", "patch": "zone", "patches": "zones", "pad": "zone", "pads": "zones"}
+#: Words before which a noun synonym is a noun, not a word for a shape or a manner ("the red square",
+#: "each square", not "put it square in the middle").
+_BEFORE_NOUN = frozenset({"the", "a", "an", "each", "every", "its", "their", "that", "this", "those", "these",
+                          "other", "matching", "same", "own", "right", "left", "two", "three", "four"})
+
+
+def ground_nouns(instruction: str, scene: SceneDescription) -> str:
+    """Restate everyday nouns for the scene's kinds ("cube", "dish", "square") as the scene's own noun
+    ("block", "bowl", "zone"), when the scene has that kind and nothing called by the everyday noun, and
+    the word stands as a noun: after a colour word of the scene or a determiner, and not before another
+    noun ("the square block" keeps its shape)."""
+    kinds = {label_words(label)[1] for label in scene.labels}
+    colors = {label_words(label)[0] for label in scene.labels} - {""}
+    tokens = re.split(r"([a-z]+)", instruction.lower())
+    original = re.split(r"([A-Za-z]+)", instruction)
+    if len(tokens) != len(original):
+        return instruction
+    words = tokens[1::2]
+    out = list(original)
+    for k, word in enumerate(words):
+        kind = NOUN_SYNONYMS.get(word)
+        if kind is None or kind.removesuffix("s") not in kinds or word.removesuffix("es").removesuffix("s") in kinds:
+            continue
+        before, after = words[k - 1] if k else "", words[k + 1] if k + 1 < len(words) else ""
+        if (before in colors or before in _BEFORE_NOUN) and after not in _KIND_WORDS:
+            out[2 * k + 1] = kind
+    return "".join(out)
+
+
+def lowered(text: str) -> str:
+    """The text in lower case, with "right-most" / "left most" written as one word, as every reading here
+    splits it (word indices must agree between them)."""
+    return re.sub(r"\b(left|right)[- ]most\b", r"\1most", text.lower())
+
+
 def word_list(text: str) -> list[str]:
     """The text's words, lower case, in order (punctuation and digits dropped)."""
-    return re.findall(r"[a-z]+", text.lower())
+    return re.findall(r"[a-z]+", lowered(text))
 
 
 def words_of(text: str) -> set[str]:
@@ -168,9 +207,24 @@ def spatial_spots(words: Sequence[str], scene: SceneDescription, anchor: str | N
             else:
                 key = [sign * o.position[axis] for o in objects]
             ranked = sorted(zip(key, (o.label for o in objects)), reverse=True)
-            if ranked[0][0] - ranked[1][0] >= REFERENCE_MARGIN:
-                found.append((i, ranked[0][1]))
+            count = _counted_superlative(words, i)
+            if count < len(ranked) and ranked[count - 1][0] - ranked[count][0] >= REFERENCE_MARGIN:
+                found += [(i, label) for _, label in ranked[:count]]
     return found
+
+
+def _counted_superlative(words: Sequence[str], i: int) -> int:
+    """How many objects the positional word at `i` picks: the number said before it ("the two leftmost
+    blocks", "the two blocks nearest the tray", "the three blocks on the left"), else one. Not a number
+    that counts a group the word then picks from ("of the two blocks, the leftmost")."""
+    for j in range(i - 1, max(-1, i - 6), -1):
+        if words[j] in _NUMBER_WORDS:
+            between = list(words[j + 1:i])
+            plural = between[:1] and between[0] in _KIND_WORDS and between[0].endswith("s")
+            if not between or (plural and between[1:] in ([], ["on", "the"], ["on", "the", "far"], ["to", "the"])):
+                return max(1, _NUMBER_WORDS[words[j]])
+            return 1
+    return 1
 
 
 #: Ordinal words, with the place they count to along a direction (-1: the far end).
@@ -346,7 +400,26 @@ def mentioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
                 break
     anchor = min(found, key=found.get) if found else None
     groups = {label for members in side_groups(words, scene).values() for label in members}
-    return set(found) | spatial_references(words, scene, anchor) | groups
+    named = set(found) | spatial_references(words, scene, anchor) | groups
+    meant, contrasted = _the_other(words, scene, named)
+    return (named - contrasted) | meant
+
+
+def _the_other(words: Sequence[str], scene: SceneDescription, named: set[str]) -> tuple[set[str], set[str]]:
+    """"the other bowl" where the scene has two bowls and the words named one ("the block closest to the
+    yellow bowl ... in the other bowl"): (the bowl meant, the bowl named only to be set apart)."""
+    meant: set[str] = set()
+    contrasted: set[str] = set()
+    for i, word in enumerate(words[:-1]):
+        noun = words[i + 1]
+        if word != "other" or noun not in _KIND_WORDS or noun.endswith("s"):
+            continue
+        same = [label for label in scene.labels if noun in noun_forms(label_words(label)[1])]
+        said = [label for label in same if label in named]
+        if len(same) == 2 and len(said) == 1:
+            meant |= set(same) - set(said)
+            contrasted |= set(said)
+    return meant, contrasted
 
 
 #: Words that put a group on one side of an object, with the axis and sign of that side (robot frame).
@@ -457,7 +530,7 @@ def clause_numbers(instruction: str) -> list[int]:
     """For each word of `word_list(instruction)`, the number of its clause: clauses end at
     punctuation, "and" and "then" ("X at the bottom, Y in the middle and Z on top")."""
     numbers, clause = [], 0
-    for token in re.findall(r"[a-z]+|[,;:.!?]", instruction.lower()):
+    for token in re.findall(r"[a-z]+|[,;:.!?]", lowered(instruction)):
         if not token.isalpha() or token in ("and", "then"):
             clause += 1
         if token.isalpha():
@@ -585,17 +658,22 @@ def stated_roles(instruction: str, scene: SceneDescription) -> set[tuple[str, st
 
 #: Word runs that say a list goes from one end of a tower to the other, with the end it starts at.
 _FROM_ONE_END = {("top", "down"): "top", ("top", "to", "bottom"): "top", ("bottom", "up"): "bottom",
-                 ("bottom", "to", "top"): "bottom", ("top", "downwards"): "top", ("bottom", "upwards"): "bottom"}
+                 ("bottom", "to", "top"): "bottom", ("top", "downwards"): "top", ("bottom", "upwards"): "bottom",
+                 ("table", "up"): "bottom", ("up", "from", "the", "table"): "bottom",
+                 ("up", "from", "the", "bottom"): "bottom", ("down", "from", "the", "top"): "top"}
 
 
 def _listed_from_one_end(words: Sequence[str], spots: Sequence[tuple[int, str]]) -> list[tuple[str, str]]:
     """Places of objects listed after "from the top down" / "bottom to top" ("from the top down: yellow,
-    purple, brown"): the first at that end, the last at the other, one between them in the middle."""
+    purple, brown"), or before it when none follow ("red then purple then pink, counting up from the
+    table"): the first at that end, the last at the other, one between them in the middle."""
     for k in range(len(words)):
         start = next((end for run, end in _FROM_ONE_END.items() if tuple(words[k:k + len(run)]) == run), None)
         if start is None:
             continue
         listed = list(dict.fromkeys(label for j, label in spots if j > k))
+        if len(listed) < 2:
+            listed = list(dict.fromkeys(label for j, label in spots if j < k))
         if len(listed) < 2:
             return []
         other = "bottom" if start == "top" else "top"
@@ -697,6 +775,8 @@ def reference_counts(instruction: str, scene: SceneDescription) -> dict[str, flo
     colors = {label_words(label)[0] for label in scene.labels} - {""}
     kinds = {label_words(label)[1] for label in scene.labels}
     positional = {i for i, _ in spatial_spots(words, scene)}
+    # Objects the words exclude ("leave the other blocks where they are") are not among those they mean.
+    excluded = {j for scope in negation_scopes(instruction, colors) for j in scope}
     counts: dict[str, float] = {}
     for i, word in enumerate(words):
         kind = _singular(word) if word in _KIND_WORDS else ""
@@ -708,9 +788,17 @@ def reference_counts(instruction: str, scene: SceneDescription) -> dict[str, flo
             continue
         before = [w for j, w in enumerate(words[max(0, i - 3):i], max(0, i - 3)) if numbers[j] == numbers[i]]
         colored = bool(colors & set(before))  # in its own clause: "apart from the blue one, the blocks" is plain
-        if word != kind:  # a plural; "the leftmost and the rightmost blocks" are those two
-            picked = colored or i in grouped or bool(positional & set(range(i - 4, i)))
-            some = _partitive(words, i)  # "one of the blocks", "a couple of the blocks": that many, not all
+        if word != kind and i in excluded:
+            counts.setdefault(kind, 0.0)
+        elif word != kind:  # a plural; "the leftmost and the rightmost blocks" are those two
+            # "the two blocks nearest the tray": a number, then the positional word that picks that many
+            counted = i > 0 and words[i - 1] in _NUMBER_WORDS and bool(positional & set(range(i + 1, i + 4)))
+            picked = colored or i in grouped or bool(positional & set(range(i - 4, i))) or counted
+            # "one of the blocks", "a couple of the blocks", "those two blocks": that many, not all (though
+            # "the two zones" of two are all of them)
+            some = _partitive(words, i) or _NUMBER_WORDS.get(words[i - 1] if i else "")
+            if some and some >= sum(1 for label in scene.labels if label_words(label)[1] == kind):
+                some = None
             counts[kind] = counts.get(kind, 0.0) + (0.0 if picked else some if some else float("inf"))
         elif colored or positional & set(range(i - 1, i + 4)):
             counts.setdefault(kind, 0.0)
@@ -721,7 +809,11 @@ def reference_counts(instruction: str, scene: SceneDescription) -> dict[str, flo
 
 #: Words that turn a named object into one to leave alone ("all but the red one", "that isn't blue").
 NEGATIONS = frozenset({"except", "but", "not", "isn", "aren", "without", "leave", "leaving", "apart", "other",
-                       "besides", "excluding", "save", "skip", "skipping", "keep", "keeping", "omit", "omitting"})
+                       "besides", "excluding", "save", "skip", "skipping", "keep", "keeping", "omit", "omitting",
+                       "stay", "stays", "remain", "remains"})
+#: Words of exclusion said after what they exclude ("the green blocks can stay in the pile"): their scope is
+#: the clause before them, whatever follows ("the one on the right stays out of the bowls" keeps no bowl).
+_STAYING = frozenset({"stay", "stays", "remain", "remains"})
 
 
 def negated_labels(instruction: str, mentioned: set[str], excludable: set[str],
@@ -763,7 +855,7 @@ def negation_scopes(instruction: str, colors: set[str] = frozenset()) -> list[ra
     phrase, through a list of objects ("except the green and purple blocks") but not into a new clause
     ("leave the red block out and pack the others"); when it names nothing after it, its clause
     before it ("the red block should not be packed"). `colors`: the scene's colour words."""
-    tokens = re.findall(r"[a-z]+|[,;:.!?()]", instruction.lower())
+    tokens = re.findall(r"[a-z]+|[,;:.!?()]", lowered(instruction))
     words = [t for t in tokens if t.isalpha()]
     breaks = []  # for each word, whether a clause break (punctuation) precedes it
     pending = False
@@ -790,6 +882,8 @@ def negation_scopes(instruction: str, colors: set[str] = frozenset()) -> list[ra
                 break
             end += 1
         start = i
+        if word in _STAYING:
+            end = i + 1
         if not naming & set(words[i + 1:end]):
             while start > 0 and not breaks[start] and words[start - 1] not in ("and", "then"):
                 start -= 1

@@ -55,6 +55,7 @@ from fmrobot.planning.grounding import (
     chain_roles,
     check_reference,
     ground_colors,
+    ground_nouns,
     label_words,
     mentioned_labels,
     mismatches,
@@ -276,7 +277,8 @@ class LlmGoalPlanner:
         return f"{self.prefix}\n\nInstruction: {instruction}\nGoal:"
 
     def ground(self, instruction: str, scene: SceneDescription) -> str:
-        return ground_colors(instruction, scene) if self.config.ground_colors else instruction
+        """The instruction in the scene's words: its colours (`ground_colors`) and nouns (`ground_nouns`)."""
+        return ground_nouns(ground_colors(instruction, scene) if self.config.ground_colors else instruction, scene)
 
     def _score_all(self, requests: Sequence[tuple[str, Sequence[str]]]) -> list[list[float]]:
         return score_requests(self.llm, requests)

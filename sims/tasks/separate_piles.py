@@ -139,7 +139,9 @@ class SeparatePiles(Task[SeparatePilesGoal]):
             goal = SeparatePilesGoal(moves=moves)
             every = (f"put each {self.shape} in the zone of its colour",) if only is None else ()
             about = tuple(dict.fromkeys(x for move in moves for x in move))
-            options.append(GoalOption(description=f"move {words}", phrasings=every, objects=about,
+            # One colour only leaves the other colours' blocks in the pile ("the green ones can stay").
+            left = tuple(b for b in blocks if only is not None and color_of(b) != only)
+            options.append(GoalOption(description=f"move {words}", phrasings=every, objects=about, excluded=left,
                                       plan=self.oracle_plan(goal), goal=goal.model_dump(mode="json")))
         return options
 

@@ -297,3 +297,76 @@ def test_a_goal_involving_a_kind_the_words_never_mention_is_charged_where_anothe
     words = "a line of blocks with the teal block on the far left and the gray block on the far right"
     assert _misses(words, [row, beside]).tolist() == [0, 1]
     assert _misses("line the blocks up by the tray", [row, beside]).tolist()[1] == 0
+
+
+ROW = _scene(("red block", 0.40, 0.30), ("blue block", 0.45, 0.10), ("green block", 0.50, -0.10),
+             ("cyan block", 0.55, -0.30), ("tray", 0.45, 0.45))
+
+
+def test_a_number_before_a_positional_word_picks_that_many():
+    # The tray is at y=0.45: red (0.15 away) and blue (0.35) are nearest it, well ahead of green (0.55).
+    assert mentioned_labels("put the two blocks nearest the tray into it", ROW) == {"red block", "blue block", "tray"}
+    assert mentioned_labels("pack the two leftmost blocks", ROW) == {"red block", "blue block"}
+    assert mentioned_labels("pack the three blocks on the right", ROW) == {"blue block", "green block", "cyan block"}
+    # A number that counts the group a positional word then picks from is not how many it picks.
+    assert mentioned_labels("of the two blocks, the leftmost goes in the tray", ROW) == {"red block", "tray"}
+    # Those two are all the blocks the words mean; "those two blocks" without them is two, not every block.
+    assert reference_counts("put the two blocks nearest the tray into it", ROW)["block"] == 0
+    assert reference_counts("could you pack those two blocks into the tray?", ROW)["block"] == 2
+
+
+def test_everyday_nouns_for_the_scenes_kinds_are_restated_as_its_own():
+    from fmrobot.planning.grounding import ground_nouns
+
+    zones = _scene(("red block", 0.4, 0.1), ("red zone", 0.5, 0.2), ("tray", 0.5, -0.2))
+    assert ground_nouns("Load all of the Cubes onto the red square.", zones) == \
+        "Load all of the blocks onto the red zone."
+    # Not a shape word before a noun, nor a manner ("square in the middle"), nor a kind the scene lacks.
+    assert ground_nouns("the square block goes square in the middle of the dish", zones) == \
+        "the square block goes square in the middle of the dish"
+    assert quantified_kinds(ground_nouns("please load all of the cubes into the tray", zones), zones) == {"block"}
+
+
+def test_right_most_with_a_hyphen_is_one_positional_word():
+    assert word_list("the right-most block, the left most one") == ["the", "rightmost", "block", "the", "leftmost",
+                                                                     "one"]
+    assert mentioned_labels("move the right-most of the three blocks into the tray", ROW) == {"cyan block", "tray"}
+
+
+def test_the_other_of_two_objects_is_the_one_not_named():
+    bowls = _scene(("gray block", 0.40, -0.05), ("green block", 0.42, -0.14), ("brown block", 0.44, 0.21),
+                   ("yellow bowl", 0.53, 0.03), ("pink bowl", 0.56, -0.16))
+    # The yellow bowl only says which block; "the other bowl" is the pink one, and not the yellow one.
+    said = "grab the block sitting closest to the yellow bowl and put it in the other bowl"
+    assert mentioned_labels(said, bowls) == {"gray block", "pink bowl"}
+    # Of three bowls, "the other bowl" does not say which.
+    three = _scene(*[(o.label, *o.position[:2]) for o in bowls.objects], ("red bowl", 0.6, 0.2))
+    assert "pink bowl" not in mentioned_labels(said, three)
+
+
+def test_what_can_stay_is_left_out_and_the_other_blocks_left_alone_are_not_meant():
+    from fmrobot.planning.grounding import negation_scopes
+
+    piles = _scene(("green block 1", 0.52, -0.07), ("green block 2", 0.58, 0.08), ("blue block 1", 0.55, 0.01),
+                   ("blue block 2", 0.44, 0.06), ("green zone", 0.48, 0.21), ("blue zone", 0.48, -0.22))
+    said = "the green blocks can stay in the pile for now; sort out the rest"
+    assert negation_scopes(said) == [range(0, 5)]
+    # What follows "stays" is where it stays, not more to leave alone.
+    assert negation_scopes("the one on the right stays out of the bowls") == [range(0, 6)]
+    blue_only = _option("move the blue blocks to the blue zone", ("blue block 1", "blue zone", "blue block 2", "blue zone"),
+                        excluded=("green block 1", "green block 2"))
+    every = _option("move the blue blocks to the blue zone and the green blocks to the green zone",
+                    ("blue block 1", "blue zone", "blue block 2", "green block 1", "green zone", "green block 2"))
+    assert misses(said, [blue_only, every], piles).tolist() == [0, 4]
+    assert reference_counts("only sort the block that's farthest from you, and leave the other blocks where they are",
+                            ROW)["block"] == 0
+
+
+def test_a_list_before_counting_up_from_the_table_starts_at_the_bottom():
+    assert stated_roles("a tower that goes red block then blue block then cyan block counting up from the table",
+                        ROW) == {("red block", "bottom"), ("blue block", "middle"), ("cyan block", "top")}
+
+
+def test_a_number_of_a_kind_that_the_scene_has_no_more_of_means_all_of_them():
+    assert reference_counts("tidy the pile away; the four blocks are colour-coded", ROW)["block"] == math.inf
+    assert reference_counts("pack three blocks", ROW)["block"] == 3

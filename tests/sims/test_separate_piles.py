@@ -76,3 +76,13 @@ def test_bad_configs_fail_with_what_was_expected():
     spec = SeparatePiles(SeparatePilesConfig(per_color=3)).spec()
     assert "red block 3" in spec.vocabulary and "red zone" in spec.vocabulary
     assert np.all([t.plan == () for t in spec.templates])
+
+
+def test_a_goal_for_one_colour_leaves_the_other_colours_blocks_out():
+    from tests.planning.goal_reading import scene
+
+    table = scene(("green block 1", 0.52, -0.07), ("green block 2", 0.58, 0.08), ("blue block 1", 0.55, 0.01),
+                  ("blue block 2", 0.44, 0.06), ("green zone", 0.48, 0.21), ("blue zone", 0.48, -0.22))
+    options = {o.description: o for o in SeparatePiles(SeparatePilesConfig()).goal_options(table)}
+    assert set(options["move the blue blocks to the blue zone"].excluded) == {"green block 1", "green block 2"}
+    assert options["move the green blocks to the green zone and the blue blocks to the blue zone"].excluded == ()
