@@ -775,8 +775,10 @@ def reference_counts(instruction: str, scene: SceneDescription) -> dict[str, flo
     colors = {label_words(label)[0] for label in scene.labels} - {""}
     kinds = {label_words(label)[1] for label in scene.labels}
     positional = {i for i, _ in spatial_spots(words, scene)}
-    # Objects the words exclude ("leave the other blocks where they are") are not among those they mean.
-    excluded = {j for scope in negation_scopes(instruction, colors) for j in scope}
+    # Objects the words exclude ("leave the other blocks where they are") are not among those they mean;
+    # a place the exclusion names is not excluded ("leave the yellow one out of the bowls").
+    excluded = {j for scope in negation_scopes(instruction, colors) for j in scope
+                if not _PLACE_WORDS & set(words[scope.start:j])}
     counts: dict[str, float] = {}
     for i, word in enumerate(words):
         kind = _singular(word) if word in _KIND_WORDS else ""
@@ -807,6 +809,8 @@ def reference_counts(instruction: str, scene: SceneDescription) -> dict[str, flo
     return counts
 
 
+#: Words that introduce a place ("out of the bowls", "in the pile").
+_PLACE_WORDS = frozenset({"out", "in", "into", "inside", "on", "onto", "from", "to", "at", "off", "where"})
 #: Words that turn a named object into one to leave alone ("all but the red one", "that isn't blue").
 NEGATIONS = frozenset({"except", "but", "not", "isn", "aren", "without", "leave", "leaving", "apart", "other",
                        "besides", "excluding", "save", "skip", "skipping", "keep", "keeping", "omit", "omitting",

@@ -360,6 +360,11 @@ def test_what_can_stay_is_left_out_and_the_other_blocks_left_alone_are_not_meant
     assert misses(said, [blue_only, every], piles).tolist() == [0, 4]
     assert reference_counts("only sort the block that's farthest from you, and leave the other blocks where they are",
                             ROW)["block"] == 0
+    # The place an exclusion names is not what it leaves alone.
+    sorting = _scene(("purple block", 0.58, -0.05), ("purple bowl", 0.39, -0.16), ("red block", 0.61, 0.22),
+                     ("red bowl", 0.58, -0.2), ("yellow block", 0.4, 0.24), ("yellow bowl", 0.48, 0.08))
+    assert reference_counts("sort the blocks by colour, but leave the yellow one out of the bowls",
+                            sorting)["bowl"] == math.inf
 
 
 def test_a_list_before_counting_up_from_the_table_starts_at_the_bottom():
