@@ -407,7 +407,8 @@ def mentioned_labels(instruction: str, scene: SceneDescription) -> set[str]:
 
 def _the_other(words: Sequence[str], scene: SceneDescription, named: set[str]) -> tuple[set[str], set[str]]:
     """"the other bowl" where the scene has two bowls and the words named one ("the block closest to the
-    yellow bowl ... in the other bowl"): (the bowl meant, the bowl named only to be set apart)."""
+    yellow bowl ... in the other bowl"): (the bowl meant, the named bowl when it was named only as where a
+    distance is measured from, to be set apart; not a bowl the words give something of their own)."""
     meant: set[str] = set()
     contrasted: set[str] = set()
     for i, word in enumerate(words[:-1]):
@@ -418,8 +419,15 @@ def _the_other(words: Sequence[str], scene: SceneDescription, named: set[str]) -
         said = [label for label in same if label in named]
         if len(same) == 2 and len(said) == 1:
             meant |= set(same) - set(said)
-            contrasted |= set(said)
+            color = label_words(said[0])[0]
+            at = [j for j, w in enumerate(words[:i]) if w == color]
+            if at and (SUPERLATIVES.keys() | _BESIDE) & set(words[max(0, at[0] - 3):at[0]]):
+                contrasted |= set(said)
     return meant, contrasted
+
+
+#: Words that measure from an object named after them ("next to the red bowl", "by the tray").
+_BESIDE = frozenset({"next", "beside", "near", "by"})
 
 
 #: Words that put a group on one side of an object, with the axis and sign of that side (robot frame).
@@ -878,6 +886,8 @@ def negation_scopes(instruction: str, colors: set[str] = frozenset()) -> list[ra
 
     scopes = []
     for i, word in enumerate(words):
+        if word == "other" and words[i + 1:i + 2] != ["than"]:
+            continue  # "other than the red one" excludes; "the other zone" names one
         if word not in NEGATIONS or (word in _LEAVING and set(words[i + 1:i + 3]) & (QUANTIFIERS | _REST_WORDS)):
             continue  # not "leave the rest where it is"
         end = i + 1

@@ -342,6 +342,16 @@ def test_the_other_of_two_objects_is_the_one_not_named():
     # Of three bowls, "the other bowl" does not say which.
     three = _scene(*[(o.label, *o.position[:2]) for o in bowls.objects], ("red bowl", 0.6, 0.2))
     assert "pink bowl" not in mentioned_labels(said, three)
+    # A zone the words give something of its own is not set apart by "the other zone", and "other" names
+    # the zone there; it excludes only in "other than".
+    from fmrobot.planning.grounding import negation_scopes
+
+    piles = _scene(("purple block 1", 0.57, 0.0), ("yellow block 1", 0.40, -0.08), ("purple zone", 0.52, 0.2),
+                   ("yellow zone", 0.48, -0.22))
+    said = "the zone on your right gets the yellow blocks, the other zone the purple ones"
+    assert {"yellow zone", "purple zone"} <= mentioned_labels(said, piles)
+    assert negation_scopes(said) == []
+    assert negation_scopes("every block other than the red one") == [range(2, 7)]
 
 
 def test_what_can_stay_is_left_out_and_the_other_blocks_left_alone_are_not_meant():
