@@ -72,7 +72,7 @@ from fmrobot.planning.grounding import (
     words_of,
 )
 from fmrobot.planning.instructions import checked_instruction
-from fmrobot.planning.llm_scoring import load_prompt, score_requests, softmax
+from fmrobot.planning.llm_scoring import load_prompt, probability_of, score_requests, softmax
 from fmrobot.planning.oracle import resume_after
 from fmrobot.types import GoalOption, HelpRequest, PlanDecision, PlanningContext, SceneDescription, StepFeedback
 
@@ -268,7 +268,7 @@ class LlmGoalPlanner:
                 request = HelpRequest(question=f"Which did you mean by {shown(instruction, 100)}?",
                                       options=tuple(options[i].description for i in close),
                                       choices=tuple(options[i].plan for i in close))
-                return PlanDecision(help=request, confidence=float(probabilities[close].sum()), **common)
+                return PlanDecision(help=request, confidence=probability_of(probabilities, close), **common)
         return PlanDecision(plan=options[best].plan, confidence=float(probabilities[best]), **common)
 
     # ------------------------------------------------------------------ text

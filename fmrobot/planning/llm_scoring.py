@@ -114,7 +114,7 @@ class LlmScoringPlanner:
                 request = HelpRequest(question=f"I am not sure what to do next for {instruction!r}. Which one?",
                                       options=tuple(texts[i] for i in chosen),
                                       choices=tuple(plans[i] for i in chosen))
-                return PlanDecision(help=request, confidence=float(probabilities[chosen].sum()), **common)
+                return PlanDecision(help=request, confidence=probability_of(probabilities, chosen), **common)
         return PlanDecision(plan=plans[best], confidence=float(probabilities[best]), **common)
 
     def options(self, instruction: str, scene: SceneDescription, context: PlanningContext,
@@ -329,3 +329,9 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     finite = np.where(np.isfinite(scores), scores, -1e9)
     z = np.exp(finite - finite.max())
     return z / z.sum()
+
+
+def probability_of(probabilities: np.ndarray, chosen) -> float:
+    """The probability that one of the `chosen` options is meant: their summed probability, which
+    rounding can put a hair above 1 (0.97036... + 0.02963... = 1.0000000000000002)."""
+    return min(1.0, float(np.asarray(probabilities)[chosen].sum()))

@@ -199,3 +199,17 @@ def test_asking_again_is_bounded_and_the_error_says_so(fake_time):
         planner.plan("put the red block in the green bowl", synthetic_scene(), synthetic_context())
     assert len(lm.calls) == 3 and fake_time.sleeps == [0.5, 1.0]
     assert issubclass(UnusableReplyError, PlanningError)  # callers that expect a PlanningError still get one
+
+
+def test_the_confidence_of_a_question_never_passes_one():
+    import numpy as np
+
+    from fmrobot.planning.llm_scoring import probability_of, softmax
+    from fmrobot.types import HelpRequest, Plan, PlanDecision, SkillCall
+
+    probabilities = softmax(np.random.default_rng(18).normal(size=2) * 5)
+    assert float(probabilities.sum()) > 1.0  # 0.97036... + 0.02963...: rounding a hair above 1
+    plans = tuple(Plan(steps=(SkillCall(skill="pick", args={"object": o}),)) for o in ("red block", "blue block"))
+    request = HelpRequest(question="Which?", options=("red", "blue"), choices=plans)
+    decision = PlanDecision(instruction="move it", help=request, confidence=probability_of(probabilities, [0, 1]))
+    assert decision.confidence == 1.0
