@@ -236,6 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     tasks = list(TASKS) if args.tasks == "all" else [t.strip() for t in args.tasks.split(",") if t.strip()]
     planners = [p.strip() for p in args.planners.split(",") if p.strip()]
     started = time.perf_counter()
+    # The commit the run's code comes from, read before anything runs: a commit made while it runs is not it.
+    commit = common.environment()["commit"]
     try:
         items = load_items(args.split, tasks)
         if args.items:
@@ -285,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "tasks": ",".join(tasks), "per_item_seeds": args.per_item_seeds,
             "perception": args.perception if args.mode == "e2e" else "symbolic",
             "overrides": " ".join(args.overrides) or "-", "episodes": len(records), "workers": args.workers,
-            "episode_seconds": round(seconds, 1), "commit": common.environment()["commit"],
+            "episode_seconds": round(seconds, 1), "commit": commit,
             "skipped_items": "; ".join(f"{i}: {why}" for i, why in skipped.items()) or "-"}
     report = write_report(out, records, meta)
     for row in report["overall"]:
