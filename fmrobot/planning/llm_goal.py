@@ -9,12 +9,13 @@ order?) the task solver's, so the two can be measured apart: a wrong goal is the
 model's error, a failed plan is not.
 
 As in llm_scoring, colour words the scene does not use are first restated as the
-nearest scene colour (fmrobot/colors.py), and each goal's score under a content-free
+nearest scene colour (fmrobot/colors.py), and everyday nouns for the scene's kinds ("cube",
+"dish", "square") as its own ("block", "bowl", "zone"); each goal's score under a content-free
 instruction ("N/A") is partly subtracted, so that goals the model likes anyway do not
 win by their wording. Explicit references weigh in as well (fmrobot/planning/grounding.py):
 a goal loses `mention_weight` for each object the instruction names that it is not about
-(by colour and noun, by position as in "the leftmost block", or left out against a word
-of exclusion), for acting on an object the instruction excludes or warns about ("careful,
+(by colour and noun, by position as in "the leftmost block" or "the two blocks nearest the
+tray", as "the other bowl" of two, or left out against a word of exclusion), for acting on an object the instruction excludes or warns about ("careful,
 the vase breaks easily"), for a side relation the words never ask for, for contradicting a
 stated stacking fact ("the red block on the blue one") or a stated place in a tower or row
 ("the pink block on the bottom", "the gray one to its left"), for acting on more objects of
