@@ -15,8 +15,9 @@ instruction ("N/A") is partly subtracted, so that goals the model likes anyway d
 win by their wording. Explicit references weigh in as well (fmrobot/planning/grounding.py):
 a goal loses `mention_weight` for each object the instruction names that it is not about
 (by colour and noun, by position as in "the leftmost block" or "the two blocks nearest the
-tray", as "the other bowl" of two, or left out against a word of exclusion), for acting on an object the instruction excludes or warns about ("careful,
-the vase breaks easily"), for a side relation the words never ask for, for contradicting a
+tray", as "the other bowl" of two, or left out against a word of exclusion), for acting on an
+object the instruction excludes or warns about ("careful, the vase breaks easily"), for a side
+relation the words never ask for, for contradicting a
 stated stacking fact ("the red block on the blue one") or a stated place in a tower or row
 ("the pink block on the bottom", "the gray one to its left"), for acting on more objects of
 a kind than the words may mean ("the block nearest to you and the red one" is two blocks,
