@@ -343,9 +343,21 @@ def test_report_counts_successes_errors_and_costs(tmp_path):
     assert json.loads((tmp_path / "report.json").read_text())["meta"]["mode"] == "symbolic"
 
 
-def test_the_cli_runs_items_symbolically_and_writes_the_report(tmp_path):
+def test_the_cli_runs_items_symbolically_and_writes_the_report(tmp_path, monkeypatch):
+    from benchmarks import common
+    from benchmarks import planning_benchmark as cli
     from benchmarks.planning_benchmark import main
 
+    # The report names the commit the run started from, not one made while it ran.
+    head = {"commit": "at-start"}
+    monkeypatch.setattr(common, "environment", lambda: dict(head))
+    run_item = cli.run_item
+
+    def committing_meanwhile(*args):
+        head["commit"] = "made-while-running"
+        return run_item(*args)
+
+    monkeypatch.setattr(cli, "run_item", committing_meanwhile)
     code = main(["--mode", "symbolic", "--planners", "oracle", "--tasks", "pick_place", "--per-item-seeds", "1",
                  "--out", str(tmp_path)])
     assert code == 0
@@ -354,6 +366,7 @@ def test_the_cli_runs_items_symbolically_and_writes_the_report(tmp_path):
     assert all(r["success"] for r in records if r["expect"] == "achieve")  # the oracle reaches every goal
     assert {r["error"] for r in records if r["expect"] == "ask"} <= {"did_not_ask"}  # and never asks
     assert (tmp_path / "report.md").exists()
+    assert json.loads((tmp_path / "report.json").read_text())["meta"]["commit"] == "at-start"
 
 
 def test_the_cli_runs_an_item_end_to_end_in_the_real_world(tmp_path):
