@@ -13,7 +13,8 @@ from benchmarks.planning.items import Item, ItemNotApplicable, Label, query, res
 from sims.objects import COLORS
 
 SPLITS = bench.SPLITS
-TUNING = ("dev", "retired_heldout", "dev2", "dev3", "retired_heldout2")  # what planners may be tuned on; "heldout" is kept apart from all of them
+# What planners may be tuned on; "heldout" is kept apart from all of them.
+TUNING = ("dev", "retired_heldout", "dev2", "dev3", "retired_heldout2")
 
 
 class _Loaded(dict):
@@ -60,7 +61,8 @@ def test_every_item_of_both_splits_loads_with_ids_unique_across_splits(loaded):
 
 
 def test_every_task_has_base_paraphrase_and_two_more_subsets_and_enough_items(loaded):
-    for split, least in (("dev", 8), ("retired_heldout", 12), ("dev2", 8), ("dev3", 8), ("retired_heldout2", 12), ("heldout", 12)):
+    for split, least in (("dev", 8), ("retired_heldout", 12), ("dev2", 8), ("dev3", 8), ("retired_heldout2", 12),
+                         ("heldout", 12)):
         for task in bench.TASKS:
             mine = [item for item in loaded[split] if item.task == task]
             subsets = {item.subset for item in mine}
