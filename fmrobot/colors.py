@@ -187,13 +187,12 @@ class ColorLexicon:
             return 0, ""
         listed = listed_colors()
         for length in range(min(self.max_words, len(words) - start - 1), 0, -1):
-            following = words[start + length].strip(".,;:!?'\")")
+            following = _bare(words[start + length])
             if following not in self.listed_before:
                 continue
             if FUNCTION_WORDS & set(words[start:start + length]):
                 continue  # the list has names like "into the blue": "drop it into the bowl" names no colour
             name = " ".join(words[start:start + length])
-            among = self._kind_for(words, start, length)
             if name in listed:
                 # The list's compound names say which basic colours a name goes with ("walnut brown",
                 # "buttercup yellow"); those count as nearer, as survey compounds do.
@@ -205,7 +204,7 @@ class ColorLexicon:
             compound = self._compound(name, length == 1, table or named_colors(), listed)
             if compound:
                 known, value = compound
-                return length, self.nearest(value, name, paired={known}, among=among)
+                return length, self.nearest(value, name, paired={known}, among=self._kind_for(words, start, length))
         return 0, ""
 
     def _compound(self, name: str, single: bool, table: Mapping, listed: Mapping):
@@ -232,20 +231,16 @@ class ColorLexicon:
         right after it ("the blush bowl"); for a name with no noun of a kind after it, those of the last
         kind named before it in the plural ("the three blocks in a line: flamingo at the left end"); else
         None (all of them)."""
-        after = self._kind_after(words, start + length)
-        if after is not None or not self.kinds:
-            return after
-        following = words[start + length].strip(".,;:!?'\")") if start + length < len(words) else ""
+        following = _bare(words[start + length]) if start + length < len(words) else ""
         if following in self.kinds:
-            return None
-        before = [w.strip(".,;:!?'\")") for w in words[:start]]
-        named = [w for w in before if w in self.kinds]
-        return self.kinds[named[-1]] or None if named and named[-1].endswith("s") else None
+            return self.kinds[following] or None
+        named = [word for word in map(_bare, words[:start]) if word in self.kinds]
+        return (self.kinds[named[-1]] or None) if named and named[-1].endswith("s") else None
 
-    def _kind_after(self, words: list[str], at: int) -> frozenset[str] | None:
-        """The known colours of the noun at `at` ("bowl" in "the blush bowl"), None for another word."""
-        following = words[at].strip(".,;:!?'\")") if at < len(words) else ""
-        return self.kinds.get(following) or None
+
+def _bare(word: str) -> str:
+    """A word of a phrase split at spaces, without the punctuation around it."""
+    return word.strip(".,;:!?'\")")
 
 
 def _with_head(words: Sequence[str], start: int, length: int) -> tuple[int, str | None]:

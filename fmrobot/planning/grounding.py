@@ -9,6 +9,7 @@ scene's objects as a whole is refused with one line.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Sequence
 
 import numpy as np
@@ -35,8 +36,8 @@ def ground_colors(instruction: str, scene: SceneDescription) -> str:
     kinds: dict[str, set[str]] = {}  # "bowl", "bowls" -> the colours of the bowls
     for label in scene.labels:
         color, noun = label_words(label)
-        synonyms = {word for word, kind in NOUN_SYNONYMS.items() if kind.removesuffix("s") == noun}
-        for form in noun_forms(noun) | synonyms if color in colors else ():  # "the cinnamon cube" is a block
+        # "the cinnamon cube" is read among the blocks' colours, as "the cinnamon block" is
+        for form in noun_forms(noun) | _SYNONYMS_OF.get(noun, set()) if color in colors else ():
             kinds.setdefault(form, set()).add(color)
     return ColorLexicon({c: table[c] for c in colors}, listed_before=_NAMED_BY_COLOUR, kinds=kinds).ground(instruction)
 
@@ -44,6 +45,9 @@ def ground_colors(instruction: str, scene: SceneDescription) -> str:
 #: Everyday nouns for the kinds of object the tasks use, with the noun the scene's labels use.
 NOUN_SYNONYMS = {"cube": "block", "cubes": "blocks", "dish": "bowl", "dishes": "bowls", "square": "zone",
                  "squares": "zones", "patch": "zone", "patches": "zones", "pad": "zone", "pads": "zones"}
+#: The everyday nouns (and plurals) for each noun of the scene's labels.
+_SYNONYMS_OF = {noun: {word for word, kind in NOUN_SYNONYMS.items() if kind.removesuffix("s") == noun}
+                for noun in {kind.removesuffix("s") for kind in NOUN_SYNONYMS.values()}}
 #: Words before which a noun synonym is a noun, not a word for a shape or a manner ("the red square",
 #: "each square", not "put it square in the middle").
 _BEFORE_NOUN = frozenset({"the", "a", "an", "each", "every", "its", "their", "that", "this", "those", "these",
@@ -57,12 +61,8 @@ def ground_nouns(instruction: str, scene: SceneDescription) -> str:
     noun ("the square block" keeps its shape)."""
     kinds = {label_words(label)[1] for label in scene.labels}
     colors = {label_words(label)[0] for label in scene.labels} - {""}
-    tokens = re.split(r"([a-z]+)", instruction.lower())
-    original = re.split(r"([A-Za-z]+)", instruction)
-    if len(tokens) != len(original):
-        return instruction
-    words = tokens[1::2]
-    out = list(original)
+    out = re.split(r"([A-Za-z]+)", instruction)  # odd entries are the words
+    words = [word.lower() for word in out[1::2]]
     for k, word in enumerate(words):
         kind = NOUN_SYNONYMS.get(word)
         if kind is None or kind.removesuffix("s") not in kinds or word.removesuffix("es").removesuffix("s") in kinds:
@@ -113,6 +113,9 @@ SUPERLATIVES: dict[str, tuple[int, int]] = {  # word -> (axis, sign): the object
     "nearest": (0, -1), "closest": (0, -1), "nearer": (0, -1), "closer": (0, -1),
     "farthest": (0, 1), "furthest": (0, 1), "farther": (0, 1), "further": (0, 1),
 }
+#: Words that pick an object by its distance from one named after them ("the block next to the red bowl",
+#: "the bowl by the tray").
+_BESIDE = frozenset({"next", "beside", "near", "by"})
 #: Nouns of the objects a task puts on the table, and their plurals.
 _KIND_WORDS = frozenset(w + end for w in ("block", "bowl", "zone", "tray", "cube", "cylinder", "vase")
                         for end in ("", "s"))
@@ -148,7 +151,7 @@ def spatial_spots(words: Sequence[str], scene: SceneDescription, anchor: str | N
         after = words[i + 1] if i + 1 < len(words) else ""
         before = words[i - 1] if i > 0 else ""
         phrase = _position_phrase(words, i)
-        if word in ("next", "beside", "by", "near"):
+        if word in _BESIDE:
             found += _beside_spots(words, i, scene, by_kind, positions, [label for _, label in found] or [anchor])
             continue
         if word in ORDINALS:
@@ -173,6 +176,7 @@ def spatial_spots(words: Sequence[str], scene: SceneDescription, anchor: str | N
         if not describes and _placed_after_name(words, i, scene):
             continue  # "the gray block on the far left", "the yellow block rightmost": a place for a named object
         near = set(words[max(0, i - 4):i + 5])
+        count = _counted_superlative(words, i)
         earlier = [w for w in words[:i] if w in _KIND_WORDS]
         if phrase and following and following[0] in _KIND_WORDS:
             near = set(following)  # "the left-hand bowl", "the front block": the noun the phrase describes
@@ -207,7 +211,6 @@ def spatial_spots(words: Sequence[str], scene: SceneDescription, anchor: str | N
             else:
                 key = [sign * o.position[axis] for o in objects]
             ranked = sorted(zip(key, (o.label for o in objects)), reverse=True)
-            count = _counted_superlative(words, i)
             if count < len(ranked) and ranked[count - 1][0] - ranked[count][0] >= REFERENCE_MARGIN:
                 found += [(i, label) for _, label in ranked[:count]]
     return found
@@ -424,10 +427,6 @@ def _the_other(words: Sequence[str], scene: SceneDescription, named: set[str]) -
             if at and (SUPERLATIVES.keys() | _BESIDE) & set(words[max(0, at[0] - 3):at[0]]):
                 contrasted |= set(said)
     return meant, contrasted
-
-
-#: Words that measure from an object named after them ("next to the red bowl", "by the tray").
-_BESIDE = frozenset({"next", "beside", "near", "by"})
 
 
 #: Words that put a group on one side of an object, with the axis and sign of that side (robot frame).
@@ -781,7 +780,7 @@ def reference_counts(instruction: str, scene: SceneDescription) -> dict[str, flo
     grouped = side_groups(words, scene)  # "the blocks that are behind the tray": those, no others
     numbers = clause_numbers(instruction)
     colors = {label_words(label)[0] for label in scene.labels} - {""}
-    kinds = {label_words(label)[1] for label in scene.labels}
+    kinds = Counter(label_words(label)[1] for label in scene.labels)  # kind -> how many the scene has
     positional = {i for i, _ in spatial_spots(words, scene)}
     # Objects the words exclude ("leave the other blocks where they are") are not among those they mean;
     # a place the exclusion names is not excluded ("leave the yellow one out of the bowls").
@@ -807,7 +806,7 @@ def reference_counts(instruction: str, scene: SceneDescription) -> dict[str, flo
             # "one of the blocks", "a couple of the blocks", "those two blocks": that many, not all (though
             # "the two zones" of two are all of them)
             some = _partitive(words, i) or _NUMBER_WORDS.get(words[i - 1] if i else "")
-            if some and some >= sum(1 for label in scene.labels if label_words(label)[1] == kind):
+            if some and some >= kinds[kind]:
                 some = None
             counts[kind] = counts.get(kind, 0.0) + (0.0 if picked else some if some else float("inf"))
         elif colored or positional & set(range(i - 1, i + 4)):
@@ -819,8 +818,9 @@ def reference_counts(instruction: str, scene: SceneDescription) -> dict[str, flo
 
 #: Words that introduce a place ("out of the bowls", "in the pile").
 _PLACE_WORDS = frozenset({"out", "in", "into", "inside", "on", "onto", "from", "to", "at", "off", "where"})
-#: Words that turn a named object into one to leave alone ("all but the red one", "that isn't blue").
-NEGATIONS = frozenset({"except", "but", "not", "isn", "aren", "without", "leave", "leaving", "apart", "other",
+#: Words that turn a named object into one to leave alone ("all but the red one", "that isn't blue"); so does
+#: "other than" (`negation_scopes`), while "the other zone" names one.
+NEGATIONS = frozenset({"except", "but", "not", "isn", "aren", "without", "leave", "leaving", "apart",
                        "besides", "excluding", "save", "skip", "skipping", "keep", "keeping", "omit", "omitting",
                        "stay", "stays", "remain", "remains"})
 #: Words of exclusion said after what they exclude ("the green blocks can stay in the pile"): their scope is
@@ -886,18 +886,15 @@ def negation_scopes(instruction: str, colors: set[str] = frozenset()) -> list[ra
 
     scopes = []
     for i, word in enumerate(words):
-        if word == "other" and words[i + 1:i + 2] != ["than"]:
-            continue  # "other than the red one" excludes; "the other zone" names one
-        if word not in NEGATIONS or (word in _LEAVING and set(words[i + 1:i + 3]) & (QUANTIFIERS | _REST_WORDS)):
+        negating = word in NEGATIONS or (word == "other" and words[i + 1:i + 2] == ["than"])
+        if not negating or (word in _LEAVING and set(words[i + 1:i + 3]) & (QUANTIFIERS | _REST_WORDS)):
             continue  # not "leave the rest where it is"
         end = i + 1
-        while end < len(words) and not breaks[end] and words[end] != "then":
+        while word not in _STAYING and end < len(words) and not breaks[end] and words[end] != "then":
             if words[end] in ("and", "or", "nor") and not object_next(end + 1):
                 break
             end += 1
         start = i
-        if word in _STAYING:
-            end = i + 1
         if not naming & set(words[i + 1:end]):
             while start > 0 and not breaks[start] and words[start - 1] not in ("and", "then"):
                 start -= 1

@@ -228,7 +228,7 @@ class LlmGoalPlanner:
         sides = named_sides(instruction)
         # Kinds of object the words refer to: a goal that also involves a kind they never mention ("line up the
         # blocks behind the bowl" for words about blocks alone) is charged once for it.
-        words = set(word_list(instruction))
+        words = words_of(instruction)
         said_kinds = every | {kind_of(x) for x in mentioned} | {k for k in map(kind_of, reachable)
                                                                  if noun_forms(k) & words}
         # A goal is also about the objects it gives a place ("via the green zone"), though it does not move them.
