@@ -10,8 +10,9 @@ candidate.
 Generation with a schema is grammar-constrained (`constrained`, on by default): the
 answer parses and validates by construction, the tokens the grammar forces run in one
 forward pass with the next chosen token (fmrobot/llm/constrained.py), and the prompt
-resumes from the same prefix caches, so a fixed system prompt and few-shot example are
-read once, not once per decision.
+resumes from the same prefix caches: each prompt is kept whole, so a planner's fixed
+system prompt and few-shot example are read once, and a replan or re-prompt of the same
+question reads only the lines it adds.
 """
 
 from __future__ import annotations
@@ -297,8 +298,8 @@ class TransformersLM:
     def _generate_constrained(self, messages: Sequence[Message], schema: type[BaseModel]) -> str:
         """Greedy decoding under the schema's grammar, one forward pass per real choice.
 
-        The prompt and the answer's forced opening run as one cached prompt (its fixed
-        leading part comes from the prefix cache); after that each pass feeds the token the
+        The prompt and the answer's forced opening run as one cached prompt (resumed from
+        the kept prompt it shares most with); after that each pass feeds the token the
         model chose plus everything the grammar forces after it. `max_new_tokens` bounds
         the tokens the model chooses; forced ones cost no pass of their own.
         """
@@ -307,7 +308,10 @@ class TransformersLM:
         decoder = self._grammar().decoder(schema.model_json_schema())
         prompt = self._chat_ids(messages) + decoder.take_forced()
         read = self.stats["prompt_tokens"]
-        cache, logits, length = self._resume(prompt)
+        # Kept whole: a replan or re-prompt of this question reads only what it adds, the
+        # next question with the same system prompt only its own lines.
+        cache, logits = self._prompt_state(prompt)
+        length = len(prompt)
         self.stats["generate_passes"] += self.stats["prompt_tokens"] > read  # no pass when all of it was cached
         chosen, pending = 0, None
         try:
@@ -365,42 +369,6 @@ class TransformersLM:
         return len(self.tokenizer(text, add_special_tokens=False).input_ids)
 
     # ------------------------------------------------------------------ prefix cache
-
-    def _resume(self, prompt_ids: list[int]):
-        """(cache, last logits, n) for the prompt, where the cache is a kept prefix cache that
-        now also holds the prompt's tokens after its first n; the caller crops it back to n.
-
-        Unlike `_prompt_state` this copies nothing in the common case: the longest kept
-        prefix of the prompt is extended in place. The first prompt is kept whole; the next
-        one keeps what the two share (the system prompt and examples, which then serve every
-        later decision without a copy).
-        """
-        import torch
-
-        key = tuple(prompt_ids)
-        if key in self._prefixes or not self.config.prefix_cache_size:  # nothing kept: a fresh cache
-            cache, logits = self._prompt_state(prompt_ids)
-            return cache, logits, len(key)
-        inside = [k for k in self._prefixes if len(k) < len(key) and key[:len(k)] == k]
-        if not inside:
-            shared = max((common_prefix(k, key) for k in self._prefixes), default=0)
-            if shared < 2:  # nothing worth keeping apart: keep this prompt whole
-                cache, logits = self._prompt_state(prompt_ids)
-                return cache, logits, len(key)
-            self._prompt_state(prompt_ids[:shared])  # a new kept prefix: what this prompt shares with one kept
-            inside = [key[:shared]]
-        base = max(inside, key=len)
-        self._prefixes.move_to_end(base)
-        cache = self._prefixes[base][0]
-        rest = prompt_ids[len(base):]
-        with torch.inference_mode():
-            out = self.model(input_ids=torch.tensor([rest], device=self.model.device),
-                             position_ids=torch.arange(len(base), len(key), device=self.model.device)[None],
-                             **{self._cache_kwarg: cache}, use_cache=True,
-                             **({"logits_to_keep": 1} if self._keeps_logits else {}))
-        self.stats["prompt_tokens"] += len(rest)
-        self.stats["cached_tokens"] += len(base)
-        return cache, out.logits[:, -1:].float().cpu(), len(base)
 
     def _prompt_state(self, prompt_ids: list[int]):
         """Key-value cache and last-position logits for the prompt, resumed from the longest cached prefix."""

@@ -116,6 +116,28 @@ def test_prompt_prefix_is_cached_and_answers_do_not_disturb_it(smollm2_tokenizer
     assert planner.plan(instruction, scene, context).plan == first  # the cached state was left as it was
 
 
+def test_a_replan_reads_only_what_it_adds_to_the_question(smollm2_tokenizer):
+    from fmrobot.types import SkillStatus, StepFeedback
+
+    lm = random_lm(smollm2_tokenizer, 8)
+    planner = LlmStructuredPlanner(LlmStructuredConfig(max_attempts=1, max_steps=4), llm=lm)
+    instruction, scene, context = random_problem(np.random.default_rng(6))
+    instruction += ", slowly, and leave everything else on the table exactly where it stands now"
+    other_instruction, other_scene, _ = random_problem(np.random.default_rng(7))
+    planner.plan(other_instruction, other_scene, context)  # the cache now holds what all questions share
+    first = planner.plan(instruction, scene, context)
+    feedback = StepFeedback(step_index=0, call=first.plan.steps[0], status=SkillStatus.FAILURE, reason="it slipped")
+    read = lm.stats["prompt_tokens"]
+    planner.replan(first, feedback, scene, context)
+    note = lm.count_tokens(f"Earlier attempt: step 1 ({feedback.call}) ended in failure: it slipped. "
+                           "Plan again from the scene as it is now.")
+    # The objects and the instruction come from the first question's cache: the note, the
+    # turn's closing tokens and the answer's forced opening are new (the policy before kept
+    # only what all questions share, and re-read the whole question).
+    assert lm.stats["prompt_tokens"] - read <= note + 12
+    assert lm.count_tokens(f"Objects: {', '.join(scene.labels)}\nInstruction: {instruction}") > 20
+
+
 def test_constrained_output_is_the_json_the_schema_describes(smollm2_tokenizer):
     lm = random_lm(smollm2_tokenizer, 11)
     instruction, scene, context = random_problem(np.random.default_rng(5))
