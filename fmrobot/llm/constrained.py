@@ -15,14 +15,15 @@ it otherwise where a choice follows (`"}}]}` is `"`, `}}`, `]}` to SmolLM2, and 
 a run is put to the model, from the same pass's logits one position earlier; when it
 prefers another allowed token there, that one replaces it (`recheck`).
 
-This module holds the grammar side only; `TransformersLM` drives the model.
+This module holds the grammar side and the decoding loop (`decode_greedy`); each engine
+(`TransformersLM`, `LlamaCppLM`) only runs its model over the tokens the loop hands it.
 """
 
 from __future__ import annotations
 
 import json
 import weakref
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -32,24 +33,39 @@ _SHARED: weakref.WeakKeyDictionary[Any, dict[int, Grammars]] = weakref.WeakKeyDi
 
 
 def grammars_for(tokenizer, vocab_size: int) -> Grammars:
-    """The Grammars of this tokenizer for logits `vocab_size` wide, made once."""
+    """The Grammars of this (transformers) tokenizer for logits `vocab_size` wide, made once."""
     try:
         per_width = _SHARED.setdefault(tokenizer, {})
     except TypeError:  # a tokenizer that cannot be weakly referenced: not shared
-        return Grammars(tokenizer, vocab_size)
+        return Grammars.of_tokenizer(tokenizer, vocab_size)
     if vocab_size not in per_width:
-        per_width[vocab_size] = Grammars(tokenizer, vocab_size)
+        per_width[vocab_size] = Grammars.of_tokenizer(tokenizer, vocab_size)
     return per_width[vocab_size]
 
 
 class Grammars:
-    """xgrammar's view of one tokenizer: compiles JSON schemas into grammars over its tokens."""
+    """xgrammar's view of one vocabulary: compiles JSON schemas into grammars over its tokens."""
 
-    def __init__(self, tokenizer, vocab_size: int):
+    @classmethod
+    def of_tokenizer(cls, tokenizer, vocab_size: int) -> Grammars:
+        """For a transformers tokenizer. The model's logits may be wider than the tokenizer (padded
+        embeddings): the mask must match the logits."""
         import xgrammar
 
-        # The model's logits may be wider than the tokenizer (padded embeddings): the mask must match the logits.
-        self.info = xgrammar.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size)
+        return cls(xgrammar.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size))
+
+    @classmethod
+    def of_pieces(cls, pieces: list[bytes], stop_ids: list[int]) -> Grammars:
+        """For a vocabulary given as each token's bytes (b"" for control tokens), as llama.cpp reads it from a GGUF."""
+        import xgrammar
+
+        return cls(xgrammar.TokenizerInfo(pieces, xgrammar.VocabType.RAW, vocab_size=len(pieces),
+                                          stop_token_ids=list(stop_ids)))
+
+    def __init__(self, info):
+        import xgrammar
+
+        self.info = info
         # One thread, as everything here; compiled schemas are cached (each scene's labels make a new
         # one), within a bound so a long benchmark does not grow without end.
         self.compiler = xgrammar.GrammarCompiler(self.info, max_threads=1, cache_limit_bytes=64 << 20)
@@ -212,6 +228,43 @@ class GrammarDecoder:
     def _allowed_from_mask(self) -> list[int]:
         bits = np.unpackbits(self.bitmask.numpy().view(np.uint8), bitorder="little")
         return np.flatnonzero(bits[:self.grammars.info.vocab_size]).tolist()
+
+
+def decode_greedy(decoder: GrammarDecoder, logits, run: Callable[[list[int], int], Sequence[Any]],
+                  drop_last: Callable[[], None], max_chosen: int) -> int:
+    """Greedy decoding under the decoder's grammar, one model pass per real choice; returns the passes.
+
+    `logits` are the next-token logits after the prompt (which ends with the answer's forced
+    opening). `run(tokens, rows)` puts the tokens after what the model holds and returns the
+    logits of the last `rows` of them (rows is 1, or 2 when the last forced token is to be
+    rechecked); `drop_last()` takes the last of them back out. `max_chosen` bounds the tokens
+    the model chooses; forced ones are free. The decoder ends up holding the answer's tokens.
+    """
+    chosen, pending, passes = 0, None, 0
+    while True:
+        if pending is not None:  # the chosen token and what the grammar forces after it, one pass
+            check = decoder.rechecks and len(pending) > 1
+            rows = run(pending, 2 if check else 1)
+            passes += 1
+            if check and decoder.recheck(rows[0]) is not None:
+                # The model spells the end of the forced text otherwise: its token replaces
+                # the last forced one, and decoding goes on from there.
+                drop_last()
+                pending = [decoder.tokens[-1]] + decoder.take_forced()
+                if decoder.finished:
+                    break
+                continue
+            logits = rows[-1]
+        if decoder.finished or chosen >= max_chosen:
+            break
+        token = decoder.choose(logits)
+        if token is None:
+            break
+        chosen += 1
+        pending = [token] + decoder.take_forced()
+        if decoder.finished:  # only a stop token can follow: no need to ask the model
+            break
+    return passes
 
 
 class GrammarLogitsProcessor:

@@ -22,7 +22,7 @@ instructions. With `constrained: false` the reply is free text, started with "{"
 model continues an object, and cut where the model starts the next turn or a blank line;
 it may be invalid, and the structured planner validates and re-prompts. Free-text
 replies (no schema) are cut the same way. `llm=llamacpp llm.model=gemma3_270m` runs the
-same GGUF under llama.cpp, with its own grammar-constrained decoding.
+same GGUF under llama.cpp, with the same grammar-constrained decoding.
 
 Gemma is trained with `<bos>` in front of every text and scores badly without it (after
 "Human: put the red block in the green bowl\nRobot: 1." it ranks " done" above " pick up

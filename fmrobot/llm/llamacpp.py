@@ -7,12 +7,18 @@ into the cache on first use). llama.cpp maps the quantized file as it is, so a m
 loads in under a second (SmolLM2 0.1-0.3 s, Gemma 0.4-0.8 s here) where transformers
 dequantizes it or reads a converted float32 copy.
 
-generate(messages, schema): with a schema, decoding runs under a grammar built from its
-JSON schema (`LlamaGrammar.from_json_schema`), so the reply is valid JSON of that shape
-by construction (unless `max_new_tokens` cuts it off). Messages go through the GGUF's own
-chat template when it has one (SmolLM2); a base model without one (Gemma 3 270M) gets the
-plain-text transcript of `fmrobot.llm.gemma3.plain_prompt`, cut where it starts the next
-turn. Decoding is greedy, without a repetition penalty, as in the transformers backend.
+generate(messages, schema): with a schema, decoding runs under the schema's grammar with
+xgrammar, as in the transformers backend (fmrobot/llm/constrained.py): the reply is valid
+JSON of that shape by construction, the tokens the grammar forces run in one llama.cpp
+batch with the next chosen token (one model pass per real choice, not one per token),
+and the prompt stays in llama.cpp's cache, so the next prompt that shares its beginning
+(a replan, the next question under the same system prompt) reads only the rest. The
+grammar works on the GGUF's own vocabulary (each token's bytes as llama.cpp decodes
+them). `max_new_tokens` bounds the tokens the model chooses. Messages go through the
+GGUF's own chat template when it has one (SmolLM2); a base model without one (Gemma 3
+270M) gets the plain-text transcript of `fmrobot.llm.gemma3.plain_prompt`, cut where it
+starts the next turn when there is no schema. Decoding is greedy, without a repetition
+penalty, as in the transformers backend.
 
 score(prompt, continuations): the prompt runs once and stays in llama.cpp's key-value
 cache (a later prompt that shares its beginning resumes from there); each continuation
@@ -42,7 +48,6 @@ or set `extra_buffers: false`, which also turns off llama.cpp's faster repacked 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -104,8 +109,8 @@ class LlamaCppLM:
 
     Config = LlamaCppConfig
     reads_images = False  # text only: generate() refuses messages with images (ImagesNotSupportedError)
-    # generate() with a schema decodes under its grammar, one model step per token, so planners
-    # may ask for their terser JSON form (llm_structured's compact plans: half the tokens).
+    # generate() with a schema decodes under its grammar, so planners may ask for their terser
+    # JSON form (llm_structured's compact plans: half the tokens, fewer model passes).
     grammar_constrained = True
 
     def __init__(self, config: LlamaCppConfig | None = None):
@@ -120,9 +125,11 @@ class LlamaCppLM:
             raise ConfigError(f"llm=llamacpp: prompt_format is chat, but {self.path.name} has no chat template; "
                               "use prompt_format: plain (or auto)")
         self._chat = has_template and config.prompt_format != "plain"
-        self._grammars: dict[str, object] = {}
+        self._formatter = None  # the GGUF's chat template, made on first use
+        self._grammars = None  # made on the first generate() with a schema (reading the vocabulary takes 0.4-1.2 s)
         self._last: tuple[list[int], object] | None = None  # the last scored prompt and its next-token log-probs
-        self.stats = {"prompt_tokens": 0, "cached_tokens": 0, "continuation_tokens": 0, "generated_tokens": 0}
+        self.stats = {"prompt_tokens": 0, "cached_tokens": 0, "continuation_tokens": 0, "generated_tokens": 0,
+                      "forced_tokens": 0, "generate_passes": 0}
         self._scorer = _transformers_scorer(config) if config.scoring == "transformers" else None
 
     # ------------------------------------------------------------------ LanguageModel
@@ -132,17 +139,16 @@ class LlamaCppLM:
         from fmrobot.llm.gemma3 import STOPS, cut_reply, plain_prompt
 
         refuse_images("llm=llamacpp", messages)
-        grammar = self._grammar(schema) if schema is not None else None
-        options = {"max_tokens": self.config.max_new_tokens, "temperature": 0.0, "repeat_penalty": 1.0, "grammar": grammar}
+        if schema is not None:
+            return self._generate_constrained(messages, schema)
+        options = {"max_tokens": self.config.max_new_tokens, "temperature": 0.0, "repeat_penalty": 1.0}
         if self._chat:
             out = self._llm.create_chat_completion(
                 messages=[{"role": m.role, "content": m.text} for m in messages], **options)
             text = out["choices"][0]["message"]["content"] or ""
-        else:
-            # A grammar ends the reply itself; without one a base model writes on into the next turn.
-            out = self._llm.create_completion(plain_prompt(messages), stop=None if grammar else list(STOPS), **options)
-            text = out["choices"][0]["text"]
-            text = text.strip() if grammar else cut_reply(text)
+        else:  # a base model writes on into the next turn: cut there
+            out = self._llm.create_completion(plain_prompt(messages), stop=list(STOPS), **options)
+            text = cut_reply(out["choices"][0]["text"])
         self.stats["generated_tokens"] += int((out.get("usage") or {}).get("completion_tokens") or 0)
         return text
 
@@ -206,39 +212,107 @@ class LlamaCppLM:
 
     def _prompt_logp(self, ids: list[int]):
         """Next-token log-probs after the prompt, which is left in the cache (resumed from what is there)."""
-        llm = self._llm
-        held = llm.input_ids[:llm.n_tokens].tolist()  # what the cache holds, after scoring or generating
+        held = self._llm.input_ids[:self._llm.n_tokens].tolist()  # what the cache holds, after scoring or generating
         if self._last is not None and self._last[0] == ids and held == ids:
             self.stats["cached_tokens"] += len(ids)
             return self._last[1]
-        common = min(common_prefix(held, ids), len(ids) - 1)  # at least one token runs, for its logits
-        llm.n_tokens = common  # eval drops the cache past this point first
-        llm.eval(ids[common:])
-        import numpy as np
-
-        last = np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(self._n_vocab,))
-        logp = _log_softmax(last)
+        logp = _log_softmax(self._prompt_logits(ids))
         self._last = (list(ids), logp)
-        self.stats["prompt_tokens"] += len(ids) - common
-        self.stats["cached_tokens"] += common
         return logp
 
     # ------------------------------------------------------------------ generation
 
-    def _grammar(self, schema: type[BaseModel]):
-        # Key order kept: the grammar writes properties in schema order ("skill" before its "args").
-        text = json.dumps(schema.model_json_schema())
-        if text not in self._grammars:  # compiling takes a moment; plans reuse a schema within an episode
-            from llama_cpp import LlamaGrammar
+    def _generate_constrained(self, messages: Sequence[Message], schema: type[BaseModel]) -> str:
+        """Greedy decoding under the schema's grammar, one llama.cpp batch per real choice (`decode_greedy`)."""
+        import numpy as np
+        import torch
 
-            if len(self._grammars) > 16:
-                self._grammars.clear()
-            try:
-                self._grammars[text] = LlamaGrammar.from_json_schema(text, verbose=False)
-            except Exception as error:
-                raise ValueError(f"llama.cpp cannot turn the JSON schema of {schema.__name__} into a grammar: "
-                                 f"{type(error).__name__}: {error}") from None
-        return self._grammars[text]
+        from fmrobot.llm.constrained import decode_greedy
+
+        decoder = self._vocabulary_grammars().decoder(schema.model_json_schema())
+        prompt = self._prompt_ids(messages) + decoder.take_forced()
+        read = self.stats["prompt_tokens"]
+        logits = torch.from_numpy(self._prompt_logits(prompt))
+        self.stats["generate_passes"] += self.stats["prompt_tokens"] > read
+        llm, n_ctx = self._llm, self.config.n_ctx
+
+        def run(tokens: list[int], rows: int):
+            held = llm.n_tokens
+            if held + len(tokens) > n_ctx:
+                raise ValueError(f"the prompt and the answer so far take more than the {n_ctx} tokens the context "
+                                 "holds (llm.n_ctx)")
+            llm._batch.set_batch(batch=tokens, n_past=held, logits_all=False)
+            for i in range(len(tokens) - rows, len(tokens)):
+                llm._batch.batch.logits[i] = True  # logits only where the decoder reads them
+            llm._ctx.decode(llm._batch)
+            llm.input_ids[held:held + len(tokens)] = tokens
+            llm.n_tokens += len(tokens)
+            return [torch.from_numpy(np.ctypeslib.as_array(llm._ctx.get_logits_ith(len(tokens) - rows + k),
+                                                           shape=(self._n_vocab,)).copy()) for k in range(rows)]
+
+        def drop_last():
+            llm.n_tokens -= 1
+            llm._ctx.kv_cache_seq_rm(0, llm.n_tokens, -1)
+
+        try:
+            self.stats["generate_passes"] += decode_greedy(decoder, logits, run, drop_last, self.config.max_new_tokens)
+        finally:  # the cache keeps the prompt, for the next one that shares its beginning
+            llm.n_tokens = len(prompt)
+            llm._ctx.kv_cache_seq_rm(0, len(prompt), -1)
+        self.stats["generated_tokens"] += len(decoder.tokens)
+        self.stats["forced_tokens"] += decoder.forced
+        return llm.detokenize(decoder.tokens).decode("utf-8", errors="replace")
+
+    def _prompt_ids(self, messages: Sequence[Message]) -> list[int]:
+        """The prompt's tokens: the GGUF's chat template with the generation prompt, or the plain transcript."""
+        from fmrobot.llm.gemma3 import plain_prompt
+
+        if not self._chat:
+            return self._llm.tokenize(plain_prompt(messages).encode("utf-8"), add_bos=True, special=False)
+        if self._formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            model = self._llm._model
+            text = {token: model.token_get_text(token) if token != -1 else "" for token in
+                    (model.token_eos(), model.token_bos())}
+            self._formatter = Jinja2ChatFormatter(template=self._llm.metadata["tokenizer.chat_template"],
+                                                  eos_token=text[model.token_eos()], bos_token=text[model.token_bos()])
+        result = self._formatter(messages=[{"role": m.role, "content": m.text} for m in messages])
+        return self._llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+
+    def _prompt_logits(self, ids: list[int]):
+        """Next-token logits after the prompt, which is left in the cache (resumed from what is there)."""
+        import numpy as np
+
+        if len(ids) >= self.config.n_ctx:
+            raise ValueError(f"the prompt takes {len(ids)} tokens; the context holds {self.config.n_ctx} (llm.n_ctx)")
+        llm = self._llm
+        common = min(common_prefix(llm.input_ids[:llm.n_tokens].tolist(), ids), len(ids) - 1)
+        llm.n_tokens = common  # eval drops the cache past this point first
+        llm.eval(ids[common:])
+        self.stats["prompt_tokens"] += len(ids) - common
+        self.stats["cached_tokens"] += common
+        return np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(self._n_vocab,)).copy()
+
+    def _vocabulary_grammars(self):
+        """xgrammar over the GGUF's vocabulary: each token's bytes as llama.cpp decodes them, its end-of-turn tokens."""
+        if self._grammars is None:
+            import ctypes
+
+            import llama_cpp
+
+            from fmrobot.llm.constrained import Grammars
+
+            vocab = llama_cpp.llama_model_get_vocab(self._llm._model.model)
+            buffer = ctypes.create_string_buffer(256)
+
+            def piece(token: int) -> bytes:  # b"" for control tokens (special=False)
+                size = llama_cpp.llama_token_to_piece(vocab, token, buffer, len(buffer), 0, False)
+                return buffer.raw[:size] if size > 0 else b""
+
+            stops = [t for t in range(self._n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, t)]
+            self._grammars = Grammars.of_pieces([piece(t) for t in range(self._n_vocab)], stops)
+        return self._grammars
 
 
 def _load(llama_cpp, path: Path, config: LlamaCppConfig):

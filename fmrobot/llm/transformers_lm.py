@@ -305,6 +305,8 @@ class TransformersLM:
         """
         import torch
 
+        from fmrobot.llm.constrained import decode_greedy
+
         decoder = self._grammar().decoder(schema.model_json_schema())
         prompt = self._chat_ids(messages) + decoder.take_forced()
         read = self.stats["prompt_tokens"]
@@ -313,39 +315,21 @@ class TransformersLM:
         cache, logits = self._prompt_state(prompt)
         length = len(prompt)
         self.stats["generate_passes"] += self.stats["prompt_tokens"] > read  # no pass when all of it was cached
-        chosen, pending = 0, None
+
+        def run(tokens: list[int], rows: int):
+            start = cache.get_seq_length()
+            with torch.inference_mode():
+                out = self.model(input_ids=torch.tensor([tokens], device=self.model.device),
+                                 position_ids=torch.arange(start, start + len(tokens), device=self.model.device)[None],
+                                 **{self._cache_kwarg: cache}, use_cache=True,
+                                 **({"logits_to_keep": rows} if self._keeps_logits else {}))
+            return out.logits[0, -rows:].float().cpu()
+
         try:
-            while True:
-                if pending is not None:  # the chosen token and what the grammar forces after it, one pass
-                    check = decoder.rechecks and len(pending) > 1
-                    start = cache.get_seq_length()
-                    with torch.inference_mode():
-                        out = self.model(input_ids=torch.tensor([pending], device=self.model.device),
-                                         position_ids=torch.arange(start, start + len(pending),
-                                                                   device=self.model.device)[None],
-                                         **{self._cache_kwarg: cache}, use_cache=True,
-                                         **({"logits_to_keep": 2 if check else 1} if self._keeps_logits else {}))
-                    self.stats["generate_passes"] += 1
-                    if check and decoder.recheck(out.logits[0, -2]) is not None:
-                        # The model spells the end of the forced text otherwise: take its token
-                        # instead of the last forced one and go on from there.
-                        cache.crop(-1)
-                        pending = [decoder.tokens[-1]] + decoder.take_forced()
-                        if decoder.finished:
-                            break
-                        continue
-                    logits = out.logits[:, -1:].float().cpu()
-                if decoder.finished or chosen >= self.config.max_new_tokens:
-                    break
-                token = decoder.choose(logits[0, -1])
-                if token is None:
-                    break
-                chosen += 1
-                pending = [token] + decoder.take_forced()
-                if decoder.finished:  # only a stop token can follow: no need to ask the model
-                    break
+            self.stats["generate_passes"] += decode_greedy(decoder, logits[0, -1], run, lambda: cache.crop(-1),
+                                                           self.config.max_new_tokens)
         finally:
-            cache.crop(-(cache.get_seq_length() - length))  # the cached prefix stays as it was
+            cache.crop(-(cache.get_seq_length() - length))  # the kept prompt stays as it was
         answer = decoder.tokens
         self.stats["generated_tokens"] += len(answer)
         self.stats["forced_tokens"] += decoder.forced

@@ -25,6 +25,12 @@ SKIP_REASON = "needs the optional llama-cpp-python build"
 PROMPT = "Human: put the red block in the green bowl\nRobot: 1."
 STEPS = [" pick up the red block", " pick up the green bowl", " put it in the green bowl", " done", " pick"]
 STARTUP_DEADLINE = 120.0  # seconds for llama_cpp.server to answer; about 5 s on a quiet machine
+# A chat with an example to follow: without one, a small model may list steps until max_new_tokens
+# cuts the JSON off (the grammar bounds the shape, not the length).
+PLAN_MESSAGES = [Message(role="system", content="You plan robot actions as JSON."),
+                 Message(role="user", content='Instruction: "pick up the green bowl"'),
+                 Message(role="assistant", content='{"steps": [{"skill": "pick", "args": {"object": "green bowl"}}]}'),
+                 Message(role="user", content='Instruction: "put the red block in the green bowl"')]
 
 
 @pytest.fixture(scope="module")
@@ -115,13 +121,36 @@ def test_gemma_scores_with_its_bos_and_ranks_sensibly(gemma):
 def test_generate_with_a_schema_is_valid_json_by_construction(model, request):
     lm = request.getfixturevalue(model)
     _, _, schema = plan_setup()
-    # With an example to follow: without one, a small model may list steps until max_new_tokens cuts
-    # the JSON off (the grammar bounds the shape, not the length).
-    messages = [Message(role="system", content="You plan robot actions as JSON."),
-                Message(role="user", content='Instruction: "pick up the green bowl"'),
-                Message(role="assistant", content='{"steps": [{"skill": "pick", "args": {"object": "green bowl"}}]}'),
-                Message(role="user", content='Instruction: "put the red block in the green bowl"')]
-    schema.model_validate_json(lm.generate(messages, schema=schema))
+    schema.model_validate_json(lm.generate(PLAN_MESSAGES, schema=schema))
+
+
+@pytest.mark.llamacpp
+def test_constrained_decoding_runs_the_model_once_per_choice_and_a_follow_up_reads_only_what_it_adds(smol):
+    _, _, schema = plan_setup()
+    before = dict(smol.stats)
+    answer = smol.generate(PLAN_MESSAGES, schema=schema)
+    schema.model_validate_json(answer)
+    used = {key: smol.stats[key] - before[key] for key in smol.stats}
+    # Forced tokens ride along with the chosen one before them: one pass for the prompt, at most one per choice.
+    assert used["forced_tokens"] * 2 >= used["generated_tokens"]
+    assert used["generate_passes"] <= 1 + used["generated_tokens"] - used["forced_tokens"]
+    note = "That plan failed: the red block slipped. Plan again."
+    follow_up = PLAN_MESSAGES + [Message(role="assistant", content=answer), Message(role="user", content=note)]
+    read = smol.stats["prompt_tokens"]
+    schema.model_validate_json(smol.generate(follow_up, schema=schema))
+    # The first prompt stayed in llama.cpp's cache: the answer, the note and the turns' markers are new.
+    assert smol.stats["prompt_tokens"] - read <= smol.count_tokens(answer) + smol.count_tokens(note) + 16
+
+
+@pytest.mark.llamacpp
+def test_a_prompt_longer_than_the_context_is_one_clear_error(llama_cpp):
+    _, _, schema = plan_setup()
+    small = LlamaCppLM(LlamaCppConfig(model="smollm2", n_ctx=64))
+    try:
+        with pytest.raises(ValueError, match=r"the context holds 64 \(llm.n_ctx\)"):
+            small.generate(PLAN_MESSAGES, schema=schema)
+    finally:
+        small.close()
 
 
 @pytest.mark.slow  # fast tier: the load and schema tests; the real-model checks run in the full suite

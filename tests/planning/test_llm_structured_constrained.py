@@ -138,6 +138,37 @@ def test_a_replan_reads_only_what_it_adds_to_the_question(smollm2_tokenizer):
     assert lm.count_tokens(f"Objects: {', '.join(scene.labels)}\nInstruction: {instruction}") > 20
 
 
+def test_a_vocabulary_given_as_token_bytes_constrains_as_the_tokenizer_does(smollm2_tokenizer):
+    # llama.cpp hands xgrammar each token's bytes (Grammars.of_pieces), transformers its tokenizer:
+    # the same vocabulary must allow and force the same tokens, whatever the model prefers.
+    import torch
+
+    from fmrobot.llm.constrained import Grammars, decode_greedy
+
+    _, tokenizer = smollm2_tokenizer
+    by_tokenizer = Grammars.of_tokenizer(tokenizer, len(tokenizer))
+    by_pieces = Grammars.of_pieces(by_tokenizer.vocab, sorted(by_tokenizer.stop))
+    _, scene, context = random_problem(np.random.default_rng(9))
+    schema = plan_schema(context.skills, scene.labels, max_steps=3, form="compact").model_json_schema()
+    answers = []
+    for grammars in (by_tokenizer, by_pieces):
+        decoder = grammars.decoder(schema)
+        decoder.take_forced()
+        held: list[int] = []
+
+        def run(tokens, rows, held=held):  # logits drawn from what the "model" holds: the same for both
+            held.extend(tokens)
+            generator = torch.Generator().manual_seed(len(held) * 7919 + sum(held))
+            return torch.randn(rows, len(tokenizer), generator=generator)
+
+        passes = decode_greedy(decoder, torch.randn(len(tokenizer), generator=torch.Generator().manual_seed(1)),
+                               run, held.pop, max_chosen=60)
+        answers.append((decoder.tokens, passes))
+    assert answers[0] == answers[1]
+    parse_plan(tokenizer.decode(answers[0][0]), plan_schema(context.skills, scene.labels, max_steps=3,
+                                                              form="compact"), context)
+
+
 def test_constrained_output_is_the_json_the_schema_describes(smollm2_tokenizer):
     lm = random_lm(smollm2_tokenizer, 11)
     instruction, scene, context = random_problem(np.random.default_rng(5))
