@@ -74,6 +74,9 @@ class LlamaCppConfig(BaseModel):
     # auto: the GGUF's chat template if it has one, else a plain-text transcript (base models)
     prompt_format: Literal["auto", "chat", "plain"] = "auto"
     scoring: Literal["llamacpp", "transformers"] = "llamacpp"  # transformers: faster scoring, model loaded twice
+    # generate() with a schema follows its grammar (xgrammar); false: free text, which callers
+    # validate and re-prompt (as TransformersLMConfig.constrained)
+    constrained: bool = True
     extra_buffers: bool = True  # false: no repacked weights; works around a build that crashes in AMX code
     cache_dir: str | None = None  # where the Gemma GGUF is assembled; $FMROBOT_CACHE or ~/.cache/fmrobot
 
@@ -109,9 +112,12 @@ class LlamaCppLM:
 
     Config = LlamaCppConfig
     reads_images = False  # text only: generate() refuses messages with images (ImagesNotSupportedError)
-    # generate() with a schema decodes under its grammar, so planners may ask for their terser
-    # JSON form (llm_structured's compact plans: half the tokens, fewer model passes).
-    grammar_constrained = True
+
+    @property
+    def grammar_constrained(self) -> bool:
+        """generate() with a schema decodes under its grammar, so planners may ask for their terser
+        JSON form (llm_structured's compact plans: half the tokens, fewer model passes)."""
+        return self.config.constrained
 
     def __init__(self, config: LlamaCppConfig | None = None):
         config = config or LlamaCppConfig()
@@ -135,11 +141,11 @@ class LlamaCppLM:
     # ------------------------------------------------------------------ LanguageModel
 
     def generate(self, messages: Sequence[Message], schema: type[BaseModel] | None = None) -> str:
-        """Greedy reply; with `schema`, decoded under the schema's JSON grammar."""
+        """Greedy reply; with `schema` (and `constrained`), decoded under the schema's JSON grammar, else free text."""
         from fmrobot.llm.gemma3 import STOPS, cut_reply, plain_prompt
 
         refuse_images("llm=llamacpp", messages)
-        if schema is not None:
+        if schema is not None and self.config.constrained:
             return self._generate_constrained(messages, schema)
         options = {"max_tokens": self.config.max_new_tokens, "temperature": 0.0, "repeat_penalty": 1.0}
         if self._chat:

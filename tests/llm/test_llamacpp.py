@@ -143,6 +143,20 @@ def test_constrained_decoding_runs_the_model_once_per_choice_and_a_follow_up_rea
 
 
 @pytest.mark.llamacpp
+def test_unconstrained_generation_is_free_text_and_the_planner_asks_for_the_full_form(llama_cpp):
+    from fmrobot.planning.llm_structured import LlmStructuredPlanner
+
+    _, _, schema = plan_setup()
+    free = LlamaCppLM(LlamaCppConfig(model="smollm2", constrained=False, max_new_tokens=24))
+    try:
+        assert not free.grammar_constrained and LlmStructuredPlanner(llm=free).form() == "full"
+        reply = free.generate(PLAN_MESSAGES, schema=schema)  # whatever the model writes, cut at 24 tokens
+        assert free.stats["generate_passes"] == 0 and 0 < free.stats["generated_tokens"] <= 24 and reply
+    finally:
+        free.close()
+
+
+@pytest.mark.llamacpp
 def test_a_prompt_longer_than_the_context_is_one_clear_error(llama_cpp):
     _, _, schema = plan_setup()
     small = LlamaCppLM(LlamaCppConfig(model="smollm2", n_ctx=64))
