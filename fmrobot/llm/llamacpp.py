@@ -279,10 +279,12 @@ class LlamaCppLM:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
             model = self._llm._model
-            text = {token: model.token_get_text(token) if token != -1 else "" for token in
-                    (model.token_eos(), model.token_bos())}
+
+            def text(token: int) -> str:  # -1: the GGUF has no such token
+                return model.token_get_text(token) if token != -1 else ""
+
             self._formatter = Jinja2ChatFormatter(template=self._llm.metadata["tokenizer.chat_template"],
-                                                  eos_token=text[model.token_eos()], bos_token=text[model.token_bos()])
+                                                  eos_token=text(model.token_eos()), bos_token=text(model.token_bos()))
         result = self._formatter(messages=[{"role": m.role, "content": m.text} for m in messages])
         return self._llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
 

@@ -149,10 +149,10 @@ def test_a_vocabulary_given_as_token_bytes_constrains_as_the_tokenizer_does(smol
     by_tokenizer = Grammars.of_tokenizer(tokenizer, len(tokenizer))
     by_pieces = Grammars.of_pieces(by_tokenizer.vocab, sorted(by_tokenizer.stop))
     _, scene, context = random_problem(np.random.default_rng(9))
-    schema = plan_schema(context.skills, scene.labels, max_steps=3, form="compact").model_json_schema()
+    schema = plan_schema(context.skills, scene.labels, max_steps=3, form="compact")
     answers = []
     for grammars in (by_tokenizer, by_pieces):
-        decoder = grammars.decoder(schema)
+        decoder = grammars.decoder(schema.model_json_schema())
         decoder.take_forced()
         held: list[int] = []
 
@@ -165,8 +165,7 @@ def test_a_vocabulary_given_as_token_bytes_constrains_as_the_tokenizer_does(smol
                                run, held.pop, max_chosen=60)
         answers.append((decoder.tokens, passes))
     assert answers[0] == answers[1]
-    parse_plan(tokenizer.decode(answers[0][0]), plan_schema(context.skills, scene.labels, max_steps=3,
-                                                              form="compact"), context)
+    parse_plan(tokenizer.decode(answers[0][0]), schema, context)
 
 
 def test_constrained_output_is_the_json_the_schema_describes(smollm2_tokenizer):
