@@ -2,7 +2,7 @@
 
 Every token the model may choose is masked to those the grammar allows, so the output
 parses and validates against the schema by construction. Most of a JSON plan is not the
-model's choice at all (`{"steps": [{"skill": "`, `", "args": {"object": "`, the rest of
+model's choice at all (`{"steps":[{"skill":"`, `","args":{"object":"`, the rest of
 a label once its first word picks it), so the decoder hands those forced tokens back in
 a batch and the model runs one forward pass over them and the next chosen token, instead
 of one pass per token (jump-forward decoding). The model only runs where the grammar
@@ -73,13 +73,13 @@ class Grammars:
         self.stop = frozenset(self.info.stop_token_ids)
 
     def decoder(self, schema: dict[str, Any]) -> GrammarDecoder:
-        # Keys keep their schema order (skill before args, as in the prompt's example), with the
-        # example's separators and no free whitespace: the model writes the form it was shown,
-        # and whitespace is never a choice it can wander into.
+        # Keys keep their schema order (skill before args, as in the prompt's example), and no
+        # optional whitespace, as the planners' examples are written: the model writes the form
+        # it was shown, whitespace is never a choice it can wander into, and no token is spent on it.
         try:
             compiled = self.compiler.compile_json_schema(json.dumps(_json_strings(_any_of(schema))),
                                                          any_whitespace=False,
-                                                         separators=(", ", ": "), strict_mode=True)
+                                                         separators=(",", ":"), strict_mode=True)
         except Exception as error:  # xgrammar's own errors name no schema
             first = (str(error).strip().splitlines() or [""])[0][:200]
             raise ValueError(f"expected a JSON schema xgrammar can compile, got {schema.get('title', 'a schema')} "

@@ -27,7 +27,7 @@ def test_valid_json_becomes_the_plan_and_the_schema_is_offered_to_the_backend():
 
 
 @pytest.mark.parametrize("bad,reason", [
-    ("I will pick it up.", "no JSON object"),
+    ("I will pick it up.", "no JSON in the answer"),
     ('{"steps": [{"skill": "pick", "args": {"object": "red block"}', "invalid JSON"),
     ('{"steps": [{"skill": "pick", "args": {"object": "red block"},}]}', "invalid JSON"),
     ('{"steps": [{"skill": "teleport", "args": {}}]}', "unknown skill 'teleport'"),
@@ -56,7 +56,9 @@ def test_replan_tells_the_model_what_failed():
 
     feedback = StepFeedback(step_index=0, call=first.plan.steps[0], status=SkillStatus.FAILURE, reason="slipped")
     planner.replan(first, feedback, synthetic_scene(), synthetic_context())
-    assert "ended in failure: slipped" in lm.seen[1][-1].content
+    # The failed step as the model writes steps (the full form, to a backend without a grammar).
+    assert lm.seen[1][-1].content.endswith('\nLast plan: step 1 {"skill":"pick","args":{"object":"red block"}} '
+                                           'failed: slipped.')
 
 
 def test_plan_schema_limits_objects_to_the_scene():
@@ -90,7 +92,7 @@ class _ExplodingPolicy:
 
 
 @pytest.mark.parametrize("answer,reason", [
-    ("not json at all", "no JSON object"),
+    ("not json at all", "no JSON in the answer"),
     ('{"steps": [{"skill": "pick", "args": {"object": "red block"}', "invalid JSON"),
     ('{"steps": [{"skill": "pick", "args": {"object": "unicorn"}}]}', "unicorn"),
     ('{"steps": [{"skill": "fly", "args": {}}]}', "unknown skill 'fly'"),

@@ -80,7 +80,7 @@ def test_constrained_decoding_always_gives_a_plan_that_validates(smollm2_tokeniz
                 assert all(call.args[name] in scene.labels for name in spec.object_arguments)
         # Only the model's choices cost a forward pass: the grammar's forced tokens ride along.
         assert lm.stats["generate_passes"] < lm.stats["generated_tokens"] - lm.stats["forced_tokens"] + 2 * 2
-        assert lm.stats["forced_tokens"] > lm.stats["generated_tokens"] / 2
+        assert lm.stats["forced_tokens"] > lm.stats["generated_tokens"] / 3
 
 
 def test_the_same_random_model_unconstrained_writes_no_valid_plan(smollm2_tokenizer):
@@ -204,13 +204,17 @@ def test_both_forms_give_the_same_plan():
     full = {"steps": [{"skill": "pick", "args": {"object": "red block"}},
                       {"skill": "place_next_to", "args": {"target": "green bowl", "side": "left"}},
                       {"skill": "home", "args": {}}]}
-    compact = {"steps": [["pick", "red block"], ["place_next_to", "green bowl", "left"], ["home"]]}
+    compact = [["pick", "red block"], ["place_next_to", "green bowl", "left"], ["home"]]
     plan = parse_plan(json.dumps(full), plan_schema(STANDARD_SKILLS, labels, form="full"), context)
     assert parse_plan(json.dumps(compact), plan_schema(STANDARD_SKILLS, labels, form="compact"), context) == plan
-    with pytest.raises(PlanningError, match="steps.0"):  # values are checked as in the full form
-        parse_plan('{"steps": [["pick", "unicorn"]]}', plan_schema(STANDARD_SKILLS, labels, form="compact"), context)
+    with pytest.raises(PlanningError, match="0.pick.1"):  # values are checked as in the full form
+        parse_plan('[["pick", "unicorn"]]', plan_schema(STANDARD_SKILLS, labels, form="compact"), context)
     with pytest.raises(PlanningError, match="unknown skill 'fly'"):
-        parse_plan('{"steps": [["fly", "red block"]]}', plan_schema(STANDARD_SKILLS, labels, form="compact"), context)
+        parse_plan('[["fly", "red block"]]', plan_schema(STANDARD_SKILLS, labels, form="compact"), context)
+    with pytest.raises(PlanningError, match="not a list of steps"):  # each form only in its own shape
+        parse_plan(json.dumps({"steps": compact}), plan_schema(STANDARD_SKILLS, labels, form="compact"), context)
+    with pytest.raises(PlanningError, match="not an object with a `steps` list"):
+        parse_plan(json.dumps(compact), plan_schema(STANDARD_SKILLS, labels, form="full"), context)
 
 
 def test_the_decoder_forces_what_the_grammar_fixes_and_masks_the_rest(smollm2_tokenizer):
@@ -223,14 +227,14 @@ def test_the_decoder_forces_what_the_grammar_fixes_and_masks_the_rest(smollm2_to
     assert grammars_for(tokenizer, len(tokenizer)) is grammars  # one per tokenizer, made once
     schema = plan_schema(STANDARD_SKILLS[:2], ["red block", "green bowl"], max_steps=2, form="compact")
     decoder = grammars.decoder(schema.model_json_schema())
-    assert tokenizer.decode(decoder.take_forced()) == '{"steps": [["'
+    assert tokenizer.decode(decoder.take_forced()) == '[["'
     favourite = tokenizer.encode("hello", add_special_tokens=False)[0]  # not allowed here
     logits = torch.zeros(len(tokenizer))
     logits[favourite] = 10.0
     logits[tokenizer.encode("place", add_special_tokens=False)[0]] = 1.0
     assert tokenizer.decode([decoder.choose(logits)]) == "place"
     forced = tokenizer.decode(decoder.take_forced())
-    assert forced.startswith('", "')  # the quote, comma and space after the skill cost no choice
+    assert forced.startswith('","')  # the quotes and comma after the skill cost no choice
     # A forced run that ends where the model may spell the text otherwise is put to it again.
     if decoder.rechecks:
         token, _ = decoder._last
@@ -249,7 +253,7 @@ def test_a_recheck_that_disagrees_takes_the_model_s_spelling(smollm2_tokenizer):
     schema = plan_schema(STANDARD_SKILLS[:1], ["red block"], max_steps=1, form="full")
     decoder = grammars_for(tokenizer, len(tokenizer)).decoder(schema.model_json_schema())
     forced = decoder.take_forced()
-    assert tokenizer.decode(forced) == '{"steps": [{"skill": "pick", "args": {"object": "red block"}}]}'
+    assert tokenizer.decode(forced) == '{"steps":[{"skill":"pick","args":{"object":"red block"}}]}'
     assert decoder.finished  # one skill, one object, one step: nothing left to choose
     decoder = grammars_for(tokenizer, len(tokenizer)).decoder(
         plan_schema(STANDARD_SKILLS[:1], ["red block", "blue block"], max_steps=2, form="full").model_json_schema())
