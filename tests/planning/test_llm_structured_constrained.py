@@ -16,7 +16,13 @@ from fmrobot.control.skills import STANDARD_SKILLS
 from fmrobot.errors import ConfigError, PlanningError
 from fmrobot.interfaces import Message
 from fmrobot.llm.transformers_lm import TransformersLM, TransformersLMConfig
-from fmrobot.planning.llm_structured import LlmStructuredConfig, LlmStructuredPlanner, parse_plan, plan_schema
+from fmrobot.planning.llm_structured import (
+    LlmStructuredConfig,
+    LlmStructuredPlanner,
+    parse_plan,
+    plan_schema,
+    step_json,
+)
 from fmrobot.types import DetectedObject, PlanningContext, SceneDescription, TaskSpec
 
 pytest.importorskip("xgrammar")
@@ -129,13 +135,25 @@ def test_a_replan_reads_only_what_it_adds_to_the_question(smollm2_tokenizer):
     feedback = StepFeedback(step_index=0, call=first.plan.steps[0], status=SkillStatus.FAILURE, reason="it slipped")
     read = lm.stats["prompt_tokens"]
     planner.replan(first, feedback, scene, context)
-    note = lm.count_tokens(f"Earlier attempt: step 1 ({feedback.call}) ended in failure: it slipped. "
-                           "Plan again from the scene as it is now.")
+    note = lm.count_tokens(f"Last plan: step 1 {step_json(feedback.call, context, 'compact')} failed: it slipped.")
     # The objects and the instruction come from the first question's cache: the note, the
     # turn's closing tokens and the answer's forced opening are new (the policy before kept
     # only what all questions share, and re-read the whole question).
     assert lm.stats["prompt_tokens"] - read <= note + 12
     assert lm.count_tokens(f"Objects: {', '.join(scene.labels)}\nInstruction: {instruction}") > 20
+
+
+def test_a_failed_step_is_written_back_as_the_model_writes_steps():
+    from fmrobot.testing import synthetic_context
+    from fmrobot.types import SkillCall
+
+    context = synthetic_context().model_copy(update={"skills": STANDARD_SKILLS})
+    call = SkillCall(skill="place_next_to", args={"side": "left", "target": "green bowl"})  # not in parameter order
+    schema = plan_schema(STANDARD_SKILLS, ["green bowl"], form="compact")
+    written = step_json(call, context, "compact")
+    assert written == '["place_next_to","green bowl","left"]'
+    assert parse_plan(f"[{written}]", schema, context).steps == (call,)  # the same call when read back
+    assert step_json(call, context, "full") == '{"skill":"place_next_to","args":{"side":"left","target":"green bowl"}}'
 
 
 def test_a_vocabulary_given_as_token_bytes_constrains_as_the_tokenizer_does(smollm2_tokenizer):

@@ -69,6 +69,30 @@ def test_a_question_becomes_a_help_request_whose_options_are_validated_plans():
     assert "question" not in json.dumps(lm.schemas[0].model_json_schema())
 
 
+def test_in_the_compact_form_a_plan_is_a_list_of_calls_and_a_question_holds_lists_of_calls():
+    plan = '[["pick","red block"],["place","green bowl"]]'
+    ask = ('{"question":"Which bowl?","options":[{"meaning":"in it","steps":%s},'
+           '{"meaning":"hold","steps":[["pick","red block"]]}]}')
+    planner, lm = seeing_planner(plan, ask % plan, form="compact")
+    decision = planner.plan(INSTRUCTION, synthetic_scene(), synthetic_context())
+    assert decision.plan.steps == json_plan_steps(GOOD)
+    schema = lm.schemas[0].model_json_schema()
+    assert {"array", "object"} <= {branch.get("type") for branch in _branches(schema)}  # either, at the top
+    decision = planner.plan(INSTRUCTION, synthetic_scene(), synthetic_context())
+    assert decision.help.options == ("in it", "hold") and decision.help.choices[0].steps == json_plan_steps(GOOD)
+    assert decision.help.choices[1].steps == (SkillCall(skill="pick", args={"object": "red block"}),)
+
+
+def json_plan_steps(text: str) -> tuple[SkillCall, ...]:
+    return tuple(SkillCall(skill=s["skill"], args=s["args"]) for s in json.loads(text)["steps"])
+
+
+def _branches(schema: dict) -> list[dict]:
+    """The top-level choices of a JSON schema, with references resolved."""
+    defs = schema.get("$defs", {})
+    return [defs[b["$ref"].split("/")[-1]] if "$ref" in b else b for b in schema.get("anyOf", [schema])]
+
+
 def test_replan_looks_at_the_fresh_image_with_every_failure_in_the_prompt():
     planner, lm = seeing_planner(GOOD, GOOD, scene_text=True)
     first = planner.plan(INSTRUCTION, synthetic_scene(), synthetic_context())
