@@ -166,7 +166,9 @@ def test_a_random_tiny_vlm_plans_a_pick_place_episode_under_constrained_decoding
     )
     from fmrobot.llm.tiny_vlm import cached_tiny_vlm
 
-    llm = TransformersVLM(TransformersLMConfig(model=str(cached_tiny_vlm(family)), max_new_tokens=400))
+    # Room for the longest answer the grammar admits (a question of 200 characters, four readings of 120
+    # and their plans, a token per byte): random weights often write strings to their limit.
+    llm = TransformersVLM(TransformersLMConfig(model=str(cached_tiny_vlm(family)), max_new_tokens=4000))
     planner = VlmPlanner(VlmConfig(max_attempts=1, max_steps=3), llm=llm)
     outcome = Runner(env=pick_place_env, perceptor=OraclePerceptor(), planner=planner, policy=ScriptedPolicy(),
                      shield=BasicShield()).run_episode(0)
