@@ -104,8 +104,8 @@ def test_a_run_with_the_tiny_vlm_writes_the_verdicts_to_results_and_trace(tmp_pa
     # the verdicts on its steps are what this test reads.
     done = subprocess.run(
         [sys.executable, "-m", "fmrobot.run", "task=pick_place", "perception=oracle", "planner=vlm",
-         "planner.max_steps=2", "planner.ask_for_help=false", "success_detector=vlm", "llm=transformers", f"llm.model={cached_tiny_vlm('qwen2_vl')}",
-         "llm.max_new_tokens=300", "video=none", f"hydra.run.dir={run_dir}"],
+         "planner.max_steps=2", "planner.ask_for_help=false", "success_detector=vlm", "llm=transformers",
+         f"llm.model={cached_tiny_vlm('qwen2_vl')}", "llm.max_new_tokens=300", "video=none", f"hydra.run.dir={run_dir}"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode in (0, 1), done.stderr[-2000:]  # 1: the random model's episode failed, as expected
     (record,) = json.loads((run_dir / "results.json").read_text())["episodes"]

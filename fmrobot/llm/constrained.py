@@ -231,14 +231,15 @@ class GrammarDecoder:
 
 
 def decode_greedy(decoder: GrammarDecoder, logits, run: Callable[[list[int], int], Sequence[Any]],
-                  drop_last: Callable[[], None], max_chosen: int) -> int:
-    """Greedy decoding under the decoder's grammar, one model pass per real choice; returns the passes.
+                  drop_last: Callable[[], None], max_chosen: int, stats: dict[str, int]) -> None:
+    """Greedy decoding under the decoder's grammar, one model pass per real choice.
 
     `logits` are the next-token logits after the prompt (which ends with the answer's forced
     opening). `run(tokens, rows)` puts the tokens after what the model holds and returns the
     logits of the last `rows` of them (rows is 1, or 2 when the last forced token is to be
     rechecked); `drop_last()` takes the last of them back out. `max_chosen` bounds the tokens
-    the model chooses; forced ones are free. The decoder ends up holding the answer's tokens.
+    the model chooses; forced ones are free. The decoder ends up holding the answer's tokens;
+    the engine's `stats` count its passes, tokens and forced tokens.
     """
     chosen, pending, passes = 0, None, 0
     while True:
@@ -264,7 +265,9 @@ def decode_greedy(decoder: GrammarDecoder, logits, run: Callable[[list[int], int
         pending = [token] + decoder.take_forced()
         if decoder.finished:  # only a stop token can follow: no need to ask the model
             break
-    return passes
+    stats["generate_passes"] += passes
+    stats["generated_tokens"] += len(decoder.tokens)
+    stats["forced_tokens"] += decoder.forced
 
 
 class GrammarLogitsProcessor:

@@ -261,12 +261,10 @@ class LlamaCppLM:
             llm._ctx.kv_cache_seq_rm(0, llm.n_tokens, -1)
 
         try:
-            self.stats["generate_passes"] += decode_greedy(decoder, logits, run, drop_last, self.config.max_new_tokens)
+            decode_greedy(decoder, logits, run, drop_last, self.config.max_new_tokens, self.stats)
         finally:  # the cache keeps the prompt, for the next one that shares its beginning
             llm.n_tokens = len(prompt)
             llm._ctx.kv_cache_seq_rm(0, len(prompt), -1)
-        self.stats["generated_tokens"] += len(decoder.tokens)
-        self.stats["forced_tokens"] += decoder.forced
         return llm.detokenize(decoder.tokens).decode("utf-8", errors="replace")
 
     def _prompt_ids(self, messages: Sequence[Message]) -> list[int]:

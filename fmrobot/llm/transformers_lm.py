@@ -326,14 +326,10 @@ class TransformersLM:
             return out.logits[0, -rows:].float().cpu()
 
         try:
-            self.stats["generate_passes"] += decode_greedy(decoder, logits[0, -1], run, lambda: cache.crop(-1),
-                                                           self.config.max_new_tokens)
+            decode_greedy(decoder, logits[0, -1], run, lambda: cache.crop(-1), self.config.max_new_tokens, self.stats)
         finally:
             cache.crop(-(cache.get_seq_length() - length))  # the kept prompt stays as it was
-        answer = decoder.tokens
-        self.stats["generated_tokens"] += len(answer)
-        self.stats["forced_tokens"] += decoder.forced
-        return self.tokenizer.decode(answer, skip_special_tokens=True)
+        return self.tokenizer.decode(decoder.tokens, skip_special_tokens=True)
 
     def _grammar(self):
         if self._grammars is None:

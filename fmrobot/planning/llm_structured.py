@@ -196,9 +196,8 @@ def plan_data(steps: Any, schema: type[BaseModel]) -> Any:
 
 def step_json(call: SkillCall, context: PlanningContext, form: str) -> str:
     """One call written as a step of the plan form, as the model writes it: `["pick","red block"]`."""
-    if form == "compact":
-        specs = {spec.name: spec for spec in context.skills}
-        names = list(specs[call.skill].parameters.model_fields) if call.skill in specs else list(call.args)
+    if form == "compact":  # the inverse of _call: values in the skill's parameter order
+        names = context.skill(call.skill).parameters.model_fields
         step: Any = [call.skill, *(call.args[name] for name in names if name in call.args)]
     else:
         step = {"skill": call.skill, "args": dict(call.args)}
@@ -222,9 +221,10 @@ def parse_plan(answer: str, schema: type[BaseModel], context: PlanningContext) -
 
 def validated_plan(data: Any, schema: type[BaseModel], context: PlanningContext) -> Plan:
     """Plan JSON data (parsed, in the schema's form) as a validated Plan; PlanningError saying what is wrong."""
-    if is_compact(schema) and not isinstance(data, list):
+    compact = is_compact(schema)
+    if compact and not isinstance(data, list):
         raise PlanningError("the JSON is not a list of steps")
-    if not is_compact(schema) and not isinstance(data, dict):
+    if not compact and not isinstance(data, dict):
         raise PlanningError("the JSON is not an object with a `steps` list")
     known = {s.name for s in context.skills}
     for i, step in enumerate((data if isinstance(data, list) else data.get("steps")) or []):
@@ -236,7 +236,7 @@ def validated_plan(data: Any, schema: type[BaseModel], context: PlanningContext)
         validated = schema.model_validate(data)
     except ValidationError as error:
         raise PlanningError(describe_errors(error)) from None
-    steps = validated.root if is_compact(schema) else validated.steps
+    steps = validated.root if compact else validated.steps
     calls = tuple(_call(step, context) for step in steps)
     for call in calls:
         context.skill(call.skill).validate_call(call)

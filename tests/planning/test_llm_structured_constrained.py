@@ -179,9 +179,10 @@ def test_a_vocabulary_given_as_token_bytes_constrains_as_the_tokenizer_does(smol
             generator = torch.Generator().manual_seed(len(held) * 7919 + sum(held))
             return torch.randn(rows, len(tokenizer), generator=generator)
 
-        passes = decode_greedy(decoder, torch.randn(len(tokenizer), generator=torch.Generator().manual_seed(1)),
-                               run, held.pop, max_chosen=60)
-        answers.append((decoder.tokens, passes))
+        stats = {"generate_passes": 0, "generated_tokens": 0, "forced_tokens": 0}
+        decode_greedy(decoder, torch.randn(len(tokenizer), generator=torch.Generator().manual_seed(1)),
+                      run, held.pop, max_chosen=60, stats=stats)
+        answers.append((decoder.tokens, stats))
     assert answers[0] == answers[1]
     parse_plan(tokenizer.decode(answers[0][0]), schema, context)
 
